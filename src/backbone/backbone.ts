@@ -1,0 +1,102 @@
+/**
+ * A loaded backbone: a frozen pretrained image model that turns batches of
+ * input-size crops into feature vectors. Which model, where its file comes
+ * from and how it is fed are all read from its `BackboneSpec` row.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolveModelFile, type ResolveOptions } from '../models/resolve.js';
+import { type Crop, type ViewInput, normalizationTables, writeCrop } from '../image/views.js';
+import { createRunner, type InferenceRunner } from './onnx-runtime.js';
+import { FEATURE_OUTPUT, exposeFeature, summarizeModel } from './onnx-graph.js';
+import { type BackboneSpec, getBackboneSpec } from './registry.js';
+import { PosterscopeError } from '../errors.js';
+
+export interface LoadBackboneOptions extends ResolveOptions {
+  /** Intra-op threads for ONNX Runtime. Default 0: one per core. */
+  threads?: number;
+}
+
+export interface Backbone {
+  readonly spec: BackboneSpec;
+  /** sha256 of the model file actually loaded. */
+  readonly sha256: string;
+  /** Identifies features from this exact model: `<id>-<first 16 hex of sha256>`. */
+  readonly fingerprint: string;
+  readonly dim: number;
+  /** Input geometry and resize policy, as views need it. */
+  readonly viewInput: ViewInput;
+  /** Floats in one normalised crop. */
+  readonly cropSize: number;
+  /** Normalises `crops` into `batch` (which must hold at least crops.length crops). */
+  pack(crops: readonly Crop[], batch: Float32Array): void;
+  /** Features for the first `count` crops in `batch`: a [count, dim] row-major array. */
+  run(batch: Float32Array, count: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/**
+ * Resolves, checks and loads a backbone.
+ *
+ * @example
+ *   const backbone = await loadBackbone('mobilenetv2', { mirrors: ['/media/models'] });
+ *   backbone.dim // -> 1280
+ */
+export async function loadBackbone(
+  idOrSpec: string | BackboneSpec,
+  options: LoadBackboneOptions = {},
+): Promise<Backbone> {
+  const spec = typeof idOrSpec === 'string' ? getBackboneSpec(idOrSpec) : idOrSpec;
+  const file = await resolveModelFile(spec.file, options);
+  let bytes: Uint8Array = await readFile(file.path);
+  let outputName = spec.feature.tensor;
+  const summary = summarizeModel(bytes);
+  if (!summary.inputs.includes(spec.input.name)) {
+    throw new PosterscopeError(
+      'MODEL_INVALID',
+      `${file.path}: ONNX model has no input "${spec.input.name}" (it has ${summary.inputs.join(', ')})`,
+    );
+  }
+  if (spec.feature.dequantize || !summary.outputs.includes(spec.feature.tensor)) {
+    bytes = exposeFeature(bytes, spec.feature);
+    outputName = FEATURE_OUTPUT;
+  }
+  const runner: InferenceRunner = await createRunner(bytes, {
+    inputName: spec.input.name,
+    outputName,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  });
+  const { height, width, layout } = spec.input;
+  const cropSize = height * width * 3;
+  const tables = normalizationTables(spec.normalization);
+  const shape = (n: number) => (layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3]);
+
+  return {
+    spec,
+    sha256: file.sha256,
+    fingerprint: `${spec.id}-${file.sha256.slice(0, 16)}`,
+    dim: spec.feature.dim,
+    viewInput: { height, width, policy: spec.resize.policy, kernel: spec.resize.kernel },
+    cropSize,
+    pack(crops, batch) {
+      crops.forEach((crop, i) => {
+        if (crop.length !== cropSize) {
+          throw new PosterscopeError('INVALID_ARGUMENT', `crop ${i} has ${crop.length} bytes, expected ${cropSize}`);
+        }
+        writeCrop(crop, tables, layout, batch, i);
+      });
+    },
+    async run(batch, count) {
+      const input = batch.length === count * cropSize ? batch : batch.subarray(0, count * cropSize);
+      const out = await runner.run(input, shape(count));
+      const dim = out.dims[out.dims.length - 1];
+      if (out.dims[0] !== count || dim !== spec.feature.dim || out.data.length !== count * spec.feature.dim) {
+        throw new PosterscopeError(
+          'MODEL_INVALID',
+          `${spec.id}: feature "${outputName}" has shape [${out.dims.join(', ')}], expected [${count}, ${spec.feature.dim}]`,
+        );
+      }
+      return out.data;
+    },
+    release: () => runner.release(),
+  };
+}

@@ -1,0 +1,151 @@
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadBackbone } from '../../backbone/backbone.js';
+import { DEFAULT_BACKBONE } from '../../backbone/registry.js';
+import { parseCsv } from '../../data/csv.js';
+import { collectImageFiles } from '../../data/files.js';
+import { EmbeddingCache } from '../../embed/cache.js';
+import { embedPosters } from '../../embed/pipeline.js';
+import { parseViews, VIEW_SETS, viewName } from '../../image/views.js';
+import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import {
+  backboneLoadOptions,
+  backboneOptions,
+  cacheDirOf,
+  integerOption,
+  listOption,
+  progressOf,
+  progressOptions,
+  stringOption,
+} from '../shared-options.js';
+
+const ID_EXTENSIONS = ['', '.jpg', '.jpeg', '.png', '.webp'];
+
+/** Image files named by the first column (or `idColumn`) of a CSV, looked up in the image folders. */
+async function filesFromData(dataPath: string, imageDirs: string[], idColumn: string | undefined) {
+  const rows = parseCsv(await readFile(dataPath, 'utf8'));
+  const header = rows[0]?.fields ?? [];
+  const column = idColumn === undefined ? 0 : /^\d+$/.test(idColumn) ? Number(idColumn) : header.indexOf(idColumn);
+  if (column < 0 || column >= header.length) {
+    throw new UsageError(`Expected a column of ${dataPath} (${header.join(', ')}) for --id-column but received "${idColumn}"`);
+  }
+  const files: string[] = [];
+  const missing: string[] = [];
+  for (const row of rows.slice(1)) {
+    const id = row.fields[column]?.trim();
+    if (!id) continue;
+    let found: string | undefined;
+    for (const dir of imageDirs) {
+      for (const ext of ID_EXTENSIONS) {
+        const candidate = join(dir, `${id}${ext}`);
+        if (await access(candidate).then(() => true, () => false)) {
+          found = candidate;
+          break;
+        }
+      }
+      if (found) break;
+    }
+    if (found) files.push(found);
+    else missing.push(id);
+  }
+  return { files, missing };
+}
+
+const command: CommandDefinition = {
+  name: 'embed',
+  summary: 'Embed posters with a frozen backbone into the on-disk cache (re-runs only embed what is new).',
+  usage: 'posterscope embed <files|dirs|globs...> [options]\n       posterscope embed --data labels.csv --images DIR [options]',
+  details: [
+    'Vectors are keyed by (poster content hash, backbone + checksum, view), so renamed',
+    'or copied posters are not embedded twice, and a run killed at any point resumes',
+    'where it stopped. View sets: ' + Object.entries(VIEW_SETS).map(([k, v]) => `${k} = ${v.join('+')}`).join('; ') + '.',
+  ].join('\n'),
+  options: {
+    data: { type: 'string', valueName: 'FILE', description: 'CSV whose first column (or --id-column) names the posters' },
+    images: { type: 'string', multiple: true, valueName: 'DIR', description: 'Folder(s) holding <id>.jpg for --data; repeatable' },
+    'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column of --data holding the poster id', defaultText: '0' },
+    views: {
+      type: 'string',
+      valueName: 'LIST',
+      description: 'Comma-separated views or view sets (native, full, crop-top, tiles-2x, aug-1, tiles, ...)',
+      defaultText: 'single',
+    },
+    'batch-size': { type: 'string', valueName: 'N', description: 'Crops per backbone pass', defaultText: '16' },
+    prefetch: { type: 'string', valueName: 'N', description: 'Posters decoded ahead of inference', defaultText: '8' },
+    json: { type: 'boolean', description: 'Print the summary as JSON on stdout' },
+    ...backboneOptions,
+    ...progressOptions,
+  },
+  examples: [
+    'posterscope embed posters/',
+    'posterscope embed --data labels.csv --images posters/ --views tiles',
+    'POSTERSCOPE_MIRROR=/media/models posterscope embed --offline "scans/**/*.png"',
+  ],
+  async run(context) {
+    const dataPath = stringOption(context, 'data');
+    const imageDirs = listOption(context, 'images');
+    let files: string[];
+    const problems: string[] = [];
+    if (dataPath) {
+      if (imageDirs.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
+      const found = await filesFromData(dataPath, imageDirs, stringOption(context, 'id-column'));
+      files = found.files;
+      if (found.missing.length > 0) {
+        problems.push(`${found.missing.length} rows of ${dataPath} have no image in ${imageDirs.join(', ')} (e.g. ${found.missing.slice(0, 3).join(', ')})`);
+      }
+    } else {
+      if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs, or --data FILE --images DIR');
+      const collected = await collectImageFiles(context.positionals);
+      files = collected.files;
+      for (const m of collected.missing) problems.push(`${m.input}: ${m.reason}`);
+    }
+    const views = parseViews(stringOption(context, 'views') ?? 'single');
+    const progress = progressOf(context);
+    const backbone = await loadBackbone(stringOption(context, 'backbone') ?? DEFAULT_BACKBONE, backboneLoadOptions(context, progress));
+    const cache = await EmbeddingCache.open({ dir: cacheDirOf(context), fingerprint: backbone.fingerprint, dim: backbone.dim });
+    const failures: string[] = [];
+    let summary;
+    const stop = () => {
+      // Ctrl-C: keep every finished vector, then leave.
+      cache.close();
+      process.exit(130);
+    };
+    process.once('SIGINT', stop);
+    try {
+      summary = await embedPosters(files, {
+        backbone,
+        views,
+        cache,
+        batchSize: integerOption(context, 'batch-size', 16, 1, 1024),
+        prefetch: integerOption(context, 'prefetch', 8, 1, 256),
+        progress,
+        onPoster: (result) => {
+          if (result.error) failures.push(result.error.message);
+        },
+      });
+    } finally {
+      process.off('SIGINT', stop);
+      cache.close();
+      await backbone.release();
+    }
+    for (const line of [...problems, ...failures]) context.stderr.write(`error: ${line}\n`);
+    const report = {
+      backbone: backbone.fingerprint,
+      views: views.map(viewName),
+      cache: cache.directory,
+      ...summary,
+      failed: summary.failed + problems.length,
+    };
+    if (context.values.json === true) context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      context.stdout.write(
+        `${report.posters} posters: ${report.embedded} embedded, ${report.fromCache} already cached, ${report.failed} failed; ` +
+          `${report.passes} backbone passes in ${report.seconds.toFixed(1)} s (${(report.passes / Math.max(report.seconds, 1e-9)).toFixed(0)}/s)\n` +
+          `cache: ${report.cache}\n`,
+      );
+    }
+    return report.failed > 0 ? EXIT.failed : EXIT.ok;
+  },
+};
+
+export default command;

@@ -1,0 +1,91 @@
+/**
+ * Options several commands share, defined once, and the helpers that turn
+ * them into library options.
+ */
+import { delimiter } from 'node:path';
+import { checkInteger } from '../errors.js';
+import type { LoadBackboneOptions } from '../backbone/backbone.js';
+import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
+import { defaultCacheDir } from '../models/resolve.js';
+import { terminalProgress, silentProgress, type Progress } from '../progress.js';
+import { type CommandContext, type OptionDefinition, UsageError } from './command.js';
+
+export const backboneOptions = {
+  backbone: {
+    type: 'string',
+    valueName: 'ID',
+    description: `Image backbone: ${BACKBONES.map((b) => b.id).join(', ')}`,
+    defaultText: DEFAULT_BACKBONE,
+  },
+  'backbone-file': {
+    type: 'string',
+    valueName: 'FILE',
+    description: 'Use this ONNX file for the backbone (its checksum is still verified)',
+  },
+  'cache-dir': {
+    type: 'string',
+    valueName: 'DIR',
+    description: 'Where model files and embeddings are cached',
+    defaultText: '$POSTERSCOPE_CACHE or ~/.cache/posterscope',
+  },
+  mirror: {
+    type: 'string',
+    multiple: true,
+    valueName: 'DIR',
+    description: 'Directory holding model files for offline installs; repeatable',
+    defaultText: '$POSTERSCOPE_MIRROR',
+  },
+  offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1)' },
+  threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime threads', defaultText: 'one per core' },
+} satisfies Record<string, OptionDefinition>;
+
+export const progressOptions = {
+  quiet: { type: 'boolean', short: 'q', description: 'No progress output on stderr' },
+} satisfies Record<string, OptionDefinition>;
+
+export function stringOption(context: CommandContext, name: string): string | undefined {
+  const value = context.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function listOption(context: CommandContext, name: string): string[] {
+  const value = context.values[name];
+  if (Array.isArray(value)) return value.map(String);
+  return typeof value === 'string' ? [value] : [];
+}
+
+export function integerOption(context: CommandContext, name: string, fallback: number, min: number, max: number): number {
+  const text = stringOption(context, name);
+  if (text === undefined) return fallback;
+  const value = /^-?\d+$/.test(text) ? Number(text) : text;
+  try {
+    return checkInteger(`--${name}`, value, min, max);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+export function cacheDirOf(context: CommandContext): string {
+  return stringOption(context, 'cache-dir') ?? defaultCacheDir(context.env);
+}
+
+export function backboneLoadOptions(context: CommandContext, progress: Progress): LoadBackboneOptions {
+  const mirrors = listOption(context, 'mirror');
+  const envMirrors = context.env.POSTERSCOPE_MIRROR?.split(delimiter).filter(Boolean) ?? [];
+  const path = stringOption(context, 'backbone-file');
+  const threads = stringOption(context, 'threads');
+  return {
+    cacheDir: cacheDirOf(context),
+    mirrors: [...mirrors, ...envMirrors],
+    offline: context.values.offline === true || ['1', 'true'].includes(context.env.POSTERSCOPE_OFFLINE ?? ''),
+    progress,
+    onWarning: (message) => context.stderr.write(`warning: ${message}\n`),
+    env: context.env,
+    ...(path ? { path } : {}),
+    ...(threads ? { threads: integerOption(context, 'threads', 0, 0, 64) } : {}),
+  };
+}
+
+export function progressOf(context: CommandContext): Progress {
+  return context.values.quiet === true ? silentProgress : terminalProgress({ stream: context.stderr });
+}

@@ -1,0 +1,209 @@
+/**
+ * Posters in, cached embeddings out, with decoding overlapping inference.
+ *
+ * ONNX Runtime runs a batch on the main thread while sharp decodes and
+ * resizes the next posters on libuv's thread pool, so both cores stay busy.
+ * Crops from several posters and views are packed into full batches; each
+ * view's embedding is the mean of its crops' features.
+ */
+import { createHash } from 'node:crypto';
+import type { Backbone } from '../backbone/backbone.js';
+import { PosterscopeError } from '../errors.js';
+import { type DecodeOptions, decodePoster, readPosterFile } from '../image/poster.js';
+import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
+import { type Progress, silentProgress } from '../progress.js';
+import { type EmbeddingCache, embeddingKey } from './cache.js';
+
+export type PosterSource = string | { source: string; bytes: Buffer };
+
+export interface EmbedOptions {
+  backbone: Backbone;
+  views: readonly ViewSpec[];
+  /** Where vectors are looked up and stored. Without one, everything is computed. */
+  cache?: EmbeddingCache;
+  /** Crops per backbone pass. Default 16. */
+  batchSize?: number;
+  /** Posters read and decoded ahead of inference. Default 8. */
+  prefetch?: number;
+  decode?: DecodeOptions;
+  progress?: Progress;
+  /** Hand each poster's vectors to `onPoster` (read from the cache when cached). Default false. */
+  keepVectors?: boolean;
+  /** Called once per input, in completion order. */
+  onPoster?: (result: EmbeddedPoster) => void;
+  signal?: AbortSignal;
+}
+
+export interface EmbeddedPoster {
+  /** Position of the input in the list given. */
+  index: number;
+  source: string;
+  contentHash?: string;
+  /** True when every view came from the cache. */
+  cached: boolean;
+  /** View name -> embedding, when `keepVectors` is set. */
+  vectors?: Map<string, Float32Array>;
+  error?: PosterscopeError;
+}
+
+export interface EmbedSummary {
+  posters: number;
+  embedded: number;
+  fromCache: number;
+  failed: number;
+  /** Crops run through the backbone. */
+  passes: number;
+  seconds: number;
+}
+
+interface Job {
+  index: number;
+  source: string;
+  contentHash: string;
+  views: Array<{ name: string; remaining: number; crops: number; sum: Float32Array }>;
+  viewsLeft: number;
+  vectors: Map<string, Float32Array> | undefined;
+}
+
+interface QueuedCrop {
+  job: Job;
+  view: number;
+  crop: Crop;
+}
+
+function toError(source: string, error: unknown): PosterscopeError {
+  if (error instanceof PosterscopeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
+}
+
+/**
+ * Embeds posters with every view, skipping what the cache already holds.
+ *
+ * @example
+ *   const summary = await embedPosters(['a.jpg', 'b.jpg'], { backbone, views: parseViews('single'), cache });
+ *   // -> { posters: 2, embedded: 2, fromCache: 0, failed: 0, passes: 2, seconds: 0.05 }
+ */
+export async function embedPosters(sources: readonly PosterSource[], options: EmbedOptions): Promise<EmbedSummary> {
+  const { backbone, cache } = options;
+  const batchSize = options.batchSize ?? 16;
+  const prefetch = options.prefetch ?? 8;
+  const progress = options.progress ?? silentProgress;
+  const names = options.views.map(viewName);
+  const started = performance.now();
+  const summary: EmbedSummary = { posters: sources.length, embedded: 0, fromCache: 0, failed: 0, passes: 0, seconds: 0 };
+
+  const queue: QueuedCrop[] = [];
+  let next = 0;
+  let active = 0;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  let roomWaiters: Array<() => void> = [];
+  const maxQueued = batchSize * 4;
+
+  const finish = (result: EmbeddedPoster) => {
+    if (result.error) summary.failed++;
+    else if (result.cached) summary.fromCache++;
+    else summary.embedded++;
+    progress.tick();
+    options.onPoster?.(result);
+  };
+
+  const produce = async (index: number): Promise<void> => {
+    const input = sources[index]!;
+    const source = typeof input === 'string' ? input : input.source;
+    try {
+      const file = typeof input === 'string' ? await readPosterFile(input, options.decode) : undefined;
+      const bytes = file?.bytes ?? (input as { bytes: Buffer }).bytes;
+      const hash = file?.contentHash ?? createHash('sha256').update(bytes).digest('hex');
+      const keys = names.map((name) => embeddingKey(hash, name));
+      const missing = cache ? names.flatMap((_, i) => (cache.has(keys[i]!) ? [] : [i])) : names.map((_, i) => i);
+      if (missing.length === 0) {
+        const vectors = options.keepVectors ? new Map(names.map((n, i) => [n, cache!.get(keys[i]!)!])) : undefined;
+        finish({ index, source, contentHash: hash, cached: true, ...(vectors ? { vectors } : {}) });
+        return;
+      }
+      const poster = await decodePoster({ bytes, source }, options.decode);
+      const rendered = await Promise.all(missing.map((v) => renderView(poster, options.views[v]!, backbone.viewInput)));
+      const job: Job = {
+        index,
+        source,
+        contentHash: hash,
+        views: names.map((name) => ({ name, remaining: 0, crops: 0, sum: new Float32Array(0) })),
+        viewsLeft: missing.length,
+        vectors: options.keepVectors ? new Map() : undefined,
+      };
+      for (let i = 0; i < names.length; i++) {
+        if (!missing.includes(i) && job.vectors) job.vectors.set(names[i]!, cache!.get(keys[i]!)!);
+      }
+      missing.forEach((v, r) => {
+        const crops = rendered[r]!;
+        job.views[v] = { name: names[v]!, remaining: crops.length, crops: crops.length, sum: new Float32Array(backbone.dim) };
+        for (const crop of crops) queue.push({ job, view: v, crop });
+      });
+      notify();
+      while (queue.length > maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+    } catch (error) {
+      finish({ index, source, cached: false, error: toError(source, error) });
+    }
+  };
+
+  const pump = () => {
+    while (active < prefetch && next < sources.length && !options.signal?.aborted) {
+      const index = next++;
+      active++;
+      void produce(index).finally(() => {
+        active--;
+        pump();
+        notify();
+      });
+    }
+  };
+
+  const complete = (job: Job, view: number) => {
+    const state = job.views[view]!;
+    for (let d = 0; d < state.sum.length; d++) state.sum[d]! /= state.crops;
+    cache?.put(embeddingKey(job.contentHash, state.name), state.sum);
+    job.vectors?.set(state.name, state.sum);
+    if (--job.viewsLeft === 0) {
+      finish({ index: job.index, source: job.source, contentHash: job.contentHash, cached: false, ...(job.vectors ? { vectors: job.vectors } : {}) });
+    }
+  };
+
+  progress.start('embed', sources.length, 'posters');
+  const batch = new Float32Array(batchSize * backbone.cropSize);
+  pump();
+  for (;;) {
+    const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
+    if (queue.length >= batchSize || (!producing && queue.length > 0)) {
+      const items = queue.splice(0, batchSize);
+      const waiters = roomWaiters;
+      roomWaiters = [];
+      waiters.forEach((resolve) => resolve());
+      backbone.pack(items.map((item) => item.crop), batch);
+      const features = await backbone.run(batch, items.length);
+      summary.passes += items.length;
+      items.forEach((item, i) => {
+        const state = item.job.views[item.view]!;
+        const offset = i * backbone.dim;
+        for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
+        if (--state.remaining === 0) complete(item.job, item.view);
+      });
+      continue;
+    }
+    if (!producing) break;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  }
+  cache?.flush();
+  summary.seconds = (performance.now() - started) / 1000;
+  progress.done(
+    `embedded ${summary.embedded}, cached ${summary.fromCache}, failed ${summary.failed} (${summary.passes} backbone passes)`,
+  );
+  if (options.signal?.aborted) throw new PosterscopeError('INVALID_ARGUMENT', 'embedding was cancelled');
+  return summary;
+}

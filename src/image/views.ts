@@ -1,0 +1,273 @@
+/**
+ * Views: the ways one poster is shown to the backbone, described as data.
+ *
+ * A view renders one or more input-size crops from a decoded poster; its
+ * embedding is the mean of its crops' features. Views have canonical names
+ * (`full`, `crop-top`, `tiles-2x`, `aug-3`, ...) that key the embedding cache,
+ * so a name always means the same pixels.
+ *
+ * No view flips the poster: titles and composition read left to right.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { invalidParameterError } from '../errors.js';
+import type { Poster } from './poster.js';
+
+export type ViewSpec =
+  /** The backbone's own resize policy (squash, or shorter side + centre crop). */
+  | { kind: 'native' }
+  /** The whole poster squashed to the input size. */
+  | { kind: 'full' }
+  /** A square crop as wide as the poster, at the centre, top or bottom. */
+  | { kind: 'crop'; anchor: 'center' | 'top' | 'bottom' }
+  /** The poster enlarged to `zoom` input widths, covered by evenly spaced input-size tiles. */
+  | { kind: 'tiles'; zoom: number }
+  /** A seeded random poster-safe augmentation: rotation <= 5 degrees, zoom 85-100%, mild colour jitter. */
+  | { kind: 'aug'; seed: number };
+
+export interface ViewInput {
+  height: number;
+  width: number;
+  policy: 'squash' | 'shorter-side-crop';
+  kernel: 'linear' | 'cubic';
+}
+
+/** Named view sets accepted wherever a list of views is. */
+export const VIEW_SETS: Readonly<Record<string, readonly string[]>> = {
+  single: ['native'],
+  crops: ['full', 'crop-top', 'crop-center', 'crop-bottom'],
+  tiles: ['tiles-1.5x', 'tiles-2x', 'tiles-3x'],
+  'tiles-small': ['tiles-1.5x', 'tiles-2x'],
+};
+
+const MAX_ROTATION_DEGREES = 5;
+const MAX_ZOOM = 4;
+
+/**
+ * @example
+ *   viewName({ kind: 'tiles', zoom: 2 }) // -> 'tiles-2x'
+ */
+export function viewName(view: ViewSpec): string {
+  switch (view.kind) {
+    case 'native':
+    case 'full':
+      return view.kind;
+    case 'crop':
+      return `crop-${view.anchor}`;
+    case 'tiles':
+      return `tiles-${view.zoom}x`;
+    case 'aug':
+      return `aug-${view.seed}`;
+  }
+}
+
+/**
+ * @example
+ *   parseView('crop-top') // -> { kind: 'crop', anchor: 'top' }
+ */
+export function parseView(name: string): ViewSpec {
+  const expected = 'native, full, crop-top|center|bottom, tiles-<zoom>x (1-4), aug-<seed>';
+  if (name === 'native' || name === 'full') return { kind: name };
+  const crop = /^crop-(center|top|bottom)$/.exec(name);
+  if (crop) return { kind: 'crop', anchor: crop[1] as 'center' | 'top' | 'bottom' };
+  const tiles = /^tiles-(\d+(?:\.\d+)?)x$/.exec(name);
+  if (tiles) {
+    const zoom = Number(tiles[1]);
+    if (zoom >= 1 && zoom <= MAX_ZOOM) return { kind: 'tiles', zoom };
+  }
+  const aug = /^aug-(\d{1,9})$/.exec(name);
+  if (aug) return { kind: 'aug', seed: Number(aug[1]) };
+  throw invalidParameterError('view', expected, name);
+}
+
+/**
+ * Expands a comma-separated list of view names and set names into views.
+ *
+ * @example
+ *   parseViews('single,crop-top').map(viewName) // -> ['native', 'crop-top']
+ */
+export function parseViews(list: string | readonly string[]): ViewSpec[] {
+  const names = (typeof list === 'string' ? list.split(',') : list).map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw invalidParameterError('views', 'at least one view name', list);
+  const out = new Map<string, ViewSpec>();
+  for (const name of names) {
+    for (const member of VIEW_SETS[name] ?? [name]) {
+      const view = parseView(member);
+      out.set(viewName(view), view);
+    }
+  }
+  return [...out.values()];
+}
+
+/** One rendered crop: input-size RGB, interleaved. */
+export type Crop = Buffer;
+
+function raw(poster: Pick<Poster, 'pixels' | 'width' | 'height'>) {
+  return sharp(poster.pixels, { raw: { width: poster.width, height: poster.height, channels: 3 } });
+}
+
+function kernelOf(input: ViewInput) {
+  return input.kernel === 'cubic' ? sharp.kernel.cubic : sharp.kernel.linear;
+}
+
+async function squash(image: Sharp, input: ViewInput): Promise<Crop> {
+  return image.resize(input.width, input.height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
+}
+
+/** Evenly spaced offsets of `count` windows of `size` covering `length`. */
+function tileOffsets(length: number, size: number): number[] {
+  if (length <= size) return [0];
+  const count = Math.ceil(length / size);
+  return Array.from({ length: count }, (_, i) => Math.round((i * (length - size)) / (count - 1)));
+}
+
+/** Copies a `width` x `height` window at (left, top) out of an RGB buffer. */
+function cut(pixels: Buffer, stride: number, left: number, top: number, width: number, height: number): Crop {
+  const out = Buffer.allocUnsafe(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * stride + left) * 3;
+    pixels.copy(out, y * width * 3, from, from + width * 3);
+  }
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) seeded from a view seed and the poster's hash. */
+function seededRandom(seed: number, contentHash: string): () => number {
+  let state = (seed ^ Number.parseInt(contentHash.slice(0, 8) || '0', 16)) >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Brightness, contrast and saturation jitter, in place. */
+export function jitterColours(crop: Crop, brightness: number, contrast: number, saturation: number): void {
+  let sum = 0;
+  for (let i = 0; i < crop.length; i++) sum += crop[i]!;
+  const mean = sum / crop.length;
+  for (let i = 0; i < crop.length; i += 3) {
+    const r = crop[i]!;
+    const g = crop[i + 1]!;
+    const b = crop[i + 2]!;
+    const grey = 0.299 * r + 0.587 * g + 0.114 * b;
+    for (let c = 0; c < 3; c++) {
+      let v = crop[i + c]!;
+      v = grey + (v - grey) * saturation;
+      v = mean + (v - mean) * contrast;
+      crop[i + c] = Math.max(0, Math.min(255, Math.round(v * brightness)));
+    }
+  }
+}
+
+async function augment(poster: Poster, seed: number, input: ViewInput): Promise<Crop> {
+  const random = seededRandom(seed, poster.contentHash);
+  const between = (lo: number, hi: number) => lo + (hi - lo) * random();
+  const degrees = between(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES);
+  const zoom = between(0.85, 1);
+  const { width: w, height: h } = poster;
+  const rad = (Math.abs(degrees) * Math.PI) / 180;
+  const [cos, sin] = [Math.cos(rad), Math.sin(rad)];
+  // Largest centred rectangle of the poster's shape that stays inside the rotated poster.
+  const fit = Math.min(w / (w * cos + h * sin), h / (w * sin + h * cos));
+  const rotated = await raw(poster).rotate(degrees, { background: '#808080' }).raw().toBuffer({ resolveWithObject: true });
+  const cropW = Math.max(1, Math.floor(w * fit * zoom));
+  const cropH = Math.max(1, Math.floor(h * fit * zoom));
+  const slackX = rotated.info.width - cropW;
+  const slackY = rotated.info.height - cropH;
+  // Stay within the region that excludes the rotated corners: centre +- the zoom slack.
+  const left = Math.round(slackX / 2 + (random() - 0.5) * w * fit * (1 - zoom));
+  const top = Math.round(slackY / 2 + (random() - 0.5) * h * fit * (1 - zoom));
+  const crop = await sharp(rotated.data, { raw: { width: rotated.info.width, height: rotated.info.height, channels: 3 } })
+    .extract({ left: clamp(left, 0, slackX), top: clamp(top, 0, slackY), width: cropW, height: cropH })
+    .resize(input.width, input.height, { fit: 'fill', kernel: kernelOf(input) })
+    .raw()
+    .toBuffer();
+  jitterColours(crop, between(0.9, 1.1), between(0.9, 1.1), between(0.85, 1.15));
+  return crop;
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.max(lo, Math.min(hi, v));
+}
+
+/**
+ * Renders a view of a decoded poster into input-size RGB crops.
+ *
+ * @example
+ *   (await renderView(poster, { kind: 'tiles', zoom: 2 }, input)).length // -> 6 for a 2:3 poster
+ */
+export async function renderView(poster: Poster, view: ViewSpec, input: ViewInput): Promise<Crop[]> {
+  const { width: w, height: h } = poster;
+  switch (view.kind) {
+    case 'native':
+      if (input.policy === 'squash') return [await squash(raw(poster), input)];
+      return [
+        await raw(poster)
+          .resize(input.width, input.height, { fit: 'cover', position: 'centre', kernel: kernelOf(input) })
+          .raw()
+          .toBuffer(),
+      ];
+    case 'full':
+      return [await squash(raw(poster), input)];
+    case 'crop': {
+      const side = Math.min(w, h);
+      const top = view.anchor === 'top' ? 0 : view.anchor === 'bottom' ? h - side : Math.floor((h - side) / 2);
+      const left = Math.floor((w - side) / 2);
+      return [await squash(raw(poster).extract({ left, top, width: side, height: side }), input)];
+    }
+    case 'tiles': {
+      // Enlarge so the width is `zoom` input widths, never letting a side fall below the input size.
+      const scale = Math.max((view.zoom * input.width) / w, input.height / h, input.width / w);
+      const width = Math.round(w * scale);
+      const height = Math.round(h * scale);
+      const big = await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
+      const crops: Crop[] = [];
+      for (const top of tileOffsets(height, input.height)) {
+        for (const left of tileOffsets(width, input.width)) crops.push(cut(big, width, left, top, input.width, input.height));
+      }
+      return crops;
+    }
+    case 'aug':
+      return [await augment(poster, view.seed, input)];
+  }
+}
+
+/** Per-channel lookup tables turning a byte into its normalised float. */
+export function normalizationTables(n: { scale: number; mean: readonly number[]; std: readonly number[] }): Float32Array[] {
+  return [0, 1, 2].map((c) => {
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = (v * n.scale - n.mean[c]!) / n.std[c]!;
+    return table;
+  });
+}
+
+/**
+ * Writes a crop, normalised, into slot `index` of a batch tensor.
+ * NCHW puts each channel in its own plane; NHWC keeps pixels interleaved.
+ */
+export function writeCrop(
+  crop: Crop,
+  tables: Float32Array[],
+  layout: 'NCHW' | 'NHWC',
+  batch: Float32Array,
+  index: number,
+): void {
+  const plane = crop.length / 3;
+  const base = index * crop.length;
+  const [t0, t1, t2] = tables as [Float32Array, Float32Array, Float32Array];
+  if (layout === 'NCHW') {
+    for (let i = 0, p = 0; i < plane; i++, p += 3) {
+      batch[base + i] = t0[crop[p]!]!;
+      batch[base + plane + i] = t1[crop[p + 1]!]!;
+      batch[base + 2 * plane + i] = t2[crop[p + 2]!]!;
+    }
+  } else {
+    for (let p = 0; p < crop.length; p += 3) {
+      batch[base + p] = t0[crop[p]!]!;
+      batch[base + p + 1] = t1[crop[p + 1]!]!;
+      batch[base + p + 2] = t2[crop[p + 2]!]!;
+    }
+  }
+}

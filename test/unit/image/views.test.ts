@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Poster } from '../../../src/image/poster.js';
+import {
+  jitterColours,
+  normalizationTables,
+  parseView,
+  parseViews,
+  renderView,
+  viewName,
+  writeCrop,
+} from '../../../src/image/views.js';
+
+/** A 2:3 poster whose red channel encodes x and green encodes y, so crops show where they came from. */
+function gradientPoster(width = 60, height = 90): Poster {
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = (y * width + x) * 3;
+      pixels[p] = Math.round((x / (width - 1)) * 255);
+      pixels[p + 1] = Math.round((y / (height - 1)) * 255);
+      pixels[p + 2] = 128;
+    }
+  }
+  return { source: 'gradient', contentHash: 'ab'.repeat(32), width, height, pixels };
+}
+
+const input = { height: 32, width: 32, policy: 'squash', kernel: 'linear' } as const;
+const at = (crop: Buffer, x: number, y: number, c: number) => crop[(y * 32 + x) * 3 + c]!;
+
+test('view names and specs round-trip, and sets expand', () => {
+  for (const name of ['native', 'full', 'crop-top', 'crop-center', 'crop-bottom', 'tiles-1.5x', 'tiles-3x', 'aug-7']) {
+    assert.equal(viewName(parseView(name)), name);
+  }
+  assert.deepEqual(parseViews('tiles,full,tiles-2x').map(viewName), ['tiles-1.5x', 'tiles-2x', 'tiles-3x', 'full']);
+});
+
+test('BAD CALL - unknown view names say what is valid', () => {
+  assert.throws(() => parseView('flip'), /Expected native, full, crop-top\|center\|bottom, tiles-<zoom>x \(1-4\), aug-<seed> for view but received string "flip"/);
+  assert.throws(() => parseView('tiles-9x'), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => parseViews(''), /for views/);
+});
+
+test('full squashes the whole poster; crops come from the top, centre and bottom', async () => {
+  const poster = gradientPoster();
+  const [full] = await renderView(poster, { kind: 'full' }, input);
+  assert.equal(full!.length, 32 * 32 * 3);
+  assert.ok(at(full!, 0, 0, 1) < 10 && at(full!, 0, 31, 1) > 245, 'full covers the whole height');
+  const [top] = await renderView(poster, { kind: 'crop', anchor: 'top' }, input);
+  const [bottom] = await renderView(poster, { kind: 'crop', anchor: 'bottom' }, input);
+  const [centre] = await renderView(poster, { kind: 'crop', anchor: 'center' }, input);
+  assert.ok(at(top!, 16, 0, 1) < 10 && at(top!, 16, 31, 1) < 180, 'top crop stops two thirds down');
+  assert.ok(at(bottom!, 16, 31, 1) > 245 && at(bottom!, 16, 0, 1) > 75);
+  assert.ok(Math.abs(at(centre!, 16, 16, 1) - 128) < 12);
+  // No flips: left stays left.
+  for (const crop of [full!, top!, bottom!, centre!]) assert.ok(at(crop, 0, 16, 0) < at(crop, 31, 16, 0));
+});
+
+test('tiles cover the enlarged poster with evenly spaced input-size tiles', async () => {
+  const poster = gradientPoster();
+  const tiles2 = await renderView(poster, { kind: 'tiles', zoom: 2 }, input); // 64x96 -> 2 x 3 tiles
+  assert.equal(tiles2.length, 6);
+  const tiles3 = await renderView(poster, { kind: 'tiles', zoom: 3 }, input); // 96x144 -> 3 x 5 tiles
+  assert.equal(tiles3.length, 15);
+  // Row-major order: the first tile is the top-left corner, the last the bottom-right.
+  assert.ok(at(tiles2[0]!, 0, 0, 0) < 10 && at(tiles2[0]!, 0, 0, 1) < 10);
+  assert.ok(at(tiles2[5]!, 31, 31, 0) > 245 && at(tiles2[5]!, 31, 31, 1) > 245);
+});
+
+test('native follows the backbone policy: shorter-side-crop keeps the centre square', async () => {
+  const poster = gradientPoster();
+  const [crop] = await renderView(poster, { kind: 'native' }, { ...input, policy: 'shorter-side-crop', kernel: 'cubic' });
+  // The centre 60x60 of 60x90 spans rows 15..75: green from about 43 to 214.
+  assert.ok(Math.abs(at(crop!, 16, 0, 1) - 43) < 8 && Math.abs(at(crop!, 16, 31, 1) - 214) < 8);
+});
+
+test('augmentations are deterministic per seed and poster, and differ across seeds', async () => {
+  const poster = gradientPoster();
+  const [a1] = await renderView(poster, { kind: 'aug', seed: 1 }, input);
+  const [a1again] = await renderView(poster, { kind: 'aug', seed: 1 }, input);
+  const [a2] = await renderView(poster, { kind: 'aug', seed: 2 }, input);
+  assert.deepEqual(a1, a1again);
+  assert.notDeepEqual(a1, a2);
+  // Mild: still a left-to-right gradient, never a flip.
+  assert.ok(at(a1!, 2, 16, 0) < at(a1!, 29, 16, 0));
+});
+
+test('writeCrop normalises into NCHW planes and NHWC pixels', () => {
+  const tables = normalizationTables({ scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.25, 1] });
+  const crop = Buffer.from([255, 0, 51, 0, 255, 102]); // 2 pixels
+  const nchw = new Float32Array(12);
+  writeCrop(crop, tables, 'NCHW', nchw, 1);
+  assert.deepEqual(Array.from(nchw.slice(6)).map((v) => +v.toFixed(4)), [1, -1, -2, 2, -0.3, -0.1]);
+  const nhwc = new Float32Array(6);
+  writeCrop(crop, tables, 'NHWC', nhwc, 0);
+  assert.deepEqual(Array.from(nhwc).map((v) => +v.toFixed(4)), [1, -2, -0.3, -1, 2, -0.1]);
+});
+
+test('jitterColours with neutral factors leaves the crop unchanged', () => {
+  const crop = Buffer.from([10, 20, 30, 200, 100, 50]);
+  jitterColours(crop, 1, 1, 1);
+  assert.deepEqual([...crop], [10, 20, 30, 200, 100, 50]);
+  jitterColours(crop, 1, 1, 0);
+  assert.equal(crop[0], crop[1]);
+});
