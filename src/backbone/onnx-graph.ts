@@ -3,9 +3,9 @@
  *
  * A backbone's pooled feature is often an internal tensor (MobileNetV2's is a
  * quantised `464_quantized`). `exposeFeature` makes it a float graph output by
- * appending nodes and one output to the graph. Every byte of the original
- * model is copied as it was; only the appended messages are encoded, so fields
- * our partial schema does not know survive the edit.
+ * appending nodes and replacing the graph's outputs. Every other byte of the
+ * original model is copied as it was; only the appended messages are encoded,
+ * so fields our partial schema does not know survive the edit.
  */
 import protobuf from 'protobufjs';
 import { PosterscopeError } from '../errors.js';
@@ -102,12 +102,12 @@ export function summarizeModel(bytes: Uint8Array): GraphSummary {
 export const FEATURE_OUTPUT = 'posterscope_feature';
 
 /**
- * Returns model bytes with `feature.tensor` exposed as a float32 [N, dim]
- * output named `FEATURE_OUTPUT` (dequantised and flattened as needed).
+ * Returns model bytes whose only output is `feature.tensor` as a float32
+ * [N, dim] tensor named `FEATURE_OUTPUT` (dequantised and flattened as needed).
  *
  * @example
  *   const edited = exposeFeature(bytes, getBackboneSpec('mobilenetv2').feature);
- *   summarizeModel(edited).outputs // -> ['output', 'posterscope_feature']
+ *   summarizeModel(edited).outputs // -> ['posterscope_feature']
  */
 export function exposeFeature(bytes: Uint8Array, feature: FeatureSpec): Uint8Array {
   const summary = summarizeModel(bytes);
@@ -157,8 +157,12 @@ export function exposeFeature(bytes: Uint8Array, feature: FeatureSpec): Uint8Arr
   const graphField = modelFields.find((f) => f.id === FIELD.model.graph && f.wireType === WIRE_LENGTH_DELIMITED);
   if (!graphField) throw new PosterscopeError('MODEL_INVALID', 'ONNX model has no graph');
   const graph = bytes.subarray(graphField.payloadStart, graphField.end);
+  // The original outputs (e.g. ImageNet logits) go: ONNX Runtime then prunes the classifier.
+  const kept = scanFields(graph)
+    .filter((f) => f.id !== FIELD.graph.output)
+    .map((f) => graph.subarray(f.start, f.end));
   const newGraph = concat([
-    graph,
+    ...kept,
     ...nodes.map((n) => lengthDelimited(FIELD.graph.node, n)),
     lengthDelimited(FIELD.graph.output, output),
   ]);

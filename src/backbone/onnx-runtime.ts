@@ -2,13 +2,14 @@
  * The one module that imports `onnxruntime-node`. Everything else sees
  * `InferenceRunner`: float32 batch in, float32 feature batch out.
  */
+import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { PosterscopeError } from '../errors.js';
 
 export interface RunnerOptions {
   inputName: string;
   outputName: string;
-  /** Intra-op threads. Default: 0 (ONNX Runtime picks, one per core). */
+  /** Intra-op threads. Default: 0, one per available core. */
   threads?: number;
 }
 
@@ -25,7 +26,8 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
-      intraOpNumThreads: options.threads ?? 0,
+      // ONNX Runtime's own default uses one thread in some containers; ask for every core.
+      intraOpNumThreads: options.threads || availableParallelism(),
       interOpNumThreads: 1,
       // Spinning workers burn the CPU that image decoding needs on small machines.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
@@ -45,7 +47,8 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
   return {
     async run(input, shape) {
       const tensor = new ort.Tensor('float32', input, shape as number[]);
-      const result = await session.run({ [options.inputName]: tensor }, [options.outputName]);
+      // No fetch list: onnxruntime-node 1.23 mislabels outputs when asked for a subset.
+      const result = await session.run({ [options.inputName]: tensor });
       const out = result[options.outputName];
       if (!out || out.type !== 'float32') {
         throw new PosterscopeError('MODEL_INVALID', `output "${options.outputName}" is not a float32 tensor`);

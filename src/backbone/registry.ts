@@ -126,3 +126,49 @@ export function getBackboneSpec(id: string, table: readonly BackboneSpec[] = BAC
   }
   return spec;
 }
+
+function checkRow(row: unknown, source: string): BackboneSpec {
+  const fail = (what: string): never => {
+    throw new PosterscopeError('INVALID_ARGUMENT', `${source}: backbone row ${what}`, { subject: source });
+  };
+  if (typeof row !== 'object' || row === null) return fail('is not a JSON object');
+  const r = row as Partial<BackboneSpec>;
+  if (typeof r.id !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(r.id)) fail('needs "id" (letters, digits, . _ -)');
+  if (typeof r.file?.fileName !== 'string' || !Array.isArray(r.file.urls)) fail('needs "file" with "fileName" and "urls"');
+  if (r.file!.sha256 !== null && !/^[0-9a-f]{64}$/.test(String(r.file!.sha256))) fail('"file.sha256" must be 64 hex digits or null');
+  if (typeof r.input?.name !== 'string' || !['NCHW', 'NHWC'].includes(String(r.input.layout))) fail('needs "input" with "name" and "layout" NCHW|NHWC');
+  if (!(Number(r.input!.height) > 0 && Number(r.input!.width) > 0)) fail('needs positive "input.height" and "input.width"');
+  if (!['squash', 'shorter-side-crop'].includes(String(r.resize?.policy)) || !['linear', 'cubic'].includes(String(r.resize?.kernel))) {
+    fail('needs "resize" with "policy" squash|shorter-side-crop and "kernel" linear|cubic');
+  }
+  const n = r.normalization;
+  if (!n || typeof n.scale !== 'number' || n.mean?.length !== 3 || n.std?.length !== 3) fail('needs "normalization" with "scale", 3 "mean" and 3 "std"');
+  if (typeof r.feature?.tensor !== 'string' || !(Number(r.feature.dim) > 0)) fail('needs "feature" with "tensor" and positive "dim"');
+  const spec = r as BackboneSpec;
+  return { ...spec, description: spec.description ?? '', licence: spec.licence ?? 'unknown' };
+}
+
+/**
+ * A backbone by registry id, or a row of your own from a JSON file (same
+ * fields as `BackboneSpec`): new backbones need no code.
+ *
+ * @example
+ *   (await loadBackboneSpec('my-backbone.json')).id // -> 'my-backbone'
+ */
+export async function loadBackboneSpec(idOrFile: string): Promise<BackboneSpec> {
+  if (!idOrFile.endsWith('.json')) return getBackboneSpec(idOrFile);
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(idOrFile, 'utf8');
+  } catch {
+    throw new PosterscopeError('INVALID_ARGUMENT', `${idOrFile}: backbone row file not found`, { subject: idOrFile });
+  }
+  let row: unknown;
+  try {
+    row = JSON.parse(text);
+  } catch (cause) {
+    throw new PosterscopeError('INVALID_ARGUMENT', `${idOrFile}: not valid JSON (${(cause as Error).message})`, { subject: idOrFile });
+  }
+  return checkRow(row, idOrFile);
+}

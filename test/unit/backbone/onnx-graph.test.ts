@@ -4,11 +4,11 @@ import { FEATURE_OUTPUT, exposeFeature, summarizeModel } from '../../../src/back
 import { onnx } from '../../../src/backbone/onnx-schema.js';
 import { tinyModel } from '../../helpers/onnx-models.js';
 
-test('exposeFeature adds a float output and keeps every original byte of the model', () => {
+test('exposeFeature makes the feature the only output and keeps the rest of the model', () => {
   const bytes = tinyModel({ inputName: 'input', featureName: '464_quantized', dim: 8, size: 16, quantized: true });
   const edited = exposeFeature(bytes, { tensor: '464_quantized', dequantize: { scale: '464_scale', zeroPoint: '464_zero_point' }, dim: 8 });
   assert.deepEqual(summarizeModel(bytes).outputs, ['output']);
-  assert.deepEqual(summarizeModel(edited).outputs, ['output', FEATURE_OUTPUT]);
+  assert.deepEqual(summarizeModel(edited).outputs, [FEATURE_OUTPUT]);
   const before = onnx.ModelProto.toObject(onnx.ModelProto.decode(new Uint8Array(bytes)), { longs: Number }) as { graph: { node: unknown[]; initializer: unknown[] } };
   const after = onnx.ModelProto.toObject(onnx.ModelProto.decode(new Uint8Array(edited)), { longs: Number }) as { graph: { node: Array<{ opType: string }>; initializer: unknown[] }; producerName: string };
   assert.equal(after.producerName, 'posterscope-tests');
