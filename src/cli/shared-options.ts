@@ -13,8 +13,8 @@ import { type CommandContext, type OptionDefinition, UsageError } from './comman
 export const backboneOptions = {
   backbone: {
     type: 'string',
-    valueName: 'ID',
-    description: `Image backbone: ${BACKBONES.map((b) => b.id).join(', ')}`,
+    valueName: 'ID|ROW.json',
+    description: `Image backbone: ${BACKBONES.map((b) => b.id).join(', ')}, or a JSON file holding a row of your own`,
     defaultText: DEFAULT_BACKBONE,
   },
   'backbone-file': {

@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadBackbone } from '../../backbone/backbone.js';
-import { DEFAULT_BACKBONE } from '../../backbone/registry.js';
+import { DEFAULT_BACKBONE, loadBackboneSpec } from '../../backbone/registry.js';
 import { parseCsv } from '../../data/csv.js';
 import { collectImageFiles } from '../../data/files.js';
 import { EmbeddingCache } from '../../embed/cache.js';
@@ -101,7 +101,10 @@ const command: CommandDefinition = {
     }
     const views = parseViews(stringOption(context, 'views') ?? 'single');
     const progress = progressOf(context);
-    const backbone = await loadBackbone(stringOption(context, 'backbone') ?? DEFAULT_BACKBONE, backboneLoadOptions(context, progress));
+    const backbone = await loadBackbone(
+      await loadBackboneSpec(stringOption(context, 'backbone') ?? DEFAULT_BACKBONE),
+      backboneLoadOptions(context, progress),
+    );
     const cache = await EmbeddingCache.open({ dir: cacheDirOf(context), fingerprint: backbone.fingerprint, dim: backbone.dim });
     const failures: string[] = [];
     let summary;

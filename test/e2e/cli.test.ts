@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { getBackboneSpec } from '../../src/backbone/registry.js';
+import { runCli } from '../helpers/cli.js';
+import { type TempDir, makeTempDir, noise, painted } from '../helpers/images.js';
+import { tinyBackbone } from '../helpers/onnx-models.js';
+
+let dir: TempDir;
+let rowFile: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  dir = await makeTempDir('posterscope-e2e-');
+  const base = getBackboneSpec('mobilenetv2');
+  const { row } = await tinyBackbone(dir.path, { ...base, id: 'tiny', feature: { ...base.feature, dim: 8 } });
+  rowFile = await dir.write('tiny.json', JSON.stringify(row));
+  env = { POSTERSCOPE_CACHE: dir.file('cache'), POSTERSCOPE_MIRROR: dir.path, POSTERSCOPE_OFFLINE: '1' };
+  await mkdir(dir.file('posters'));
+  await mkdir(dir.file('bad'));
+  for (let i = 0; i < 6; i++) await painted(60, 90, noise(i)).jpeg().toFile(dir.file(`posters/p${i}.jpg`));
+});
+
+after(() => dir.remove());
+
+test('no command prints usage and exits 2; --help lists commands and exits 0', async () => {
+  const none = await runCli([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stdout, /Usage: posterscope <command>/);
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /embed\s+Embed posters/);
+});
+
+test('a mistyped command gets one line with "did you mean" and exit 2', async () => {
+  const result = await runCli(['embdd', 'x.jpg']);
+  assert.equal(result.code, 2);
+  assert.equal(result.stderr, 'posterscope: unknown command "embdd". Did you mean "embed"? Commands: embed, backbones\n');
+});
+
+test('an unknown option is one line naming it, exit 2', async () => {
+  const result = await runCli(['embed', '--bogus', 'x.jpg']);
+  assert.equal(result.code, 2);
+  assert.equal(result.stderr.trim().split('\n').length, 1);
+  assert.match(result.stderr, /Unknown option '--bogus'.*posterscope embed --help/);
+});
+
+test('embed --help teaches: usage, views, options with defaults, examples', async () => {
+  const result = await runCli(['embed', '--help']);
+  assert.equal(result.code, 0);
+  for (const text of ['Usage: posterscope embed', 'tiles = tiles-1.5x+tiles-2x+tiles-3x', '--batch-size N', '(default: 16)', 'Examples:']) {
+    assert.ok(result.stdout.includes(text), `help mentions ${text}`);
+  }
+});
+
+test('embed then re-embed: the second run is served from the cache', async () => {
+  const first = await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--views', 'full,tiles-2x', '--json'], { env });
+  assert.equal(first.code, 0, first.stderr);
+  const report = JSON.parse(first.stdout);
+  assert.deepEqual([report.posters, report.embedded, report.fromCache, report.failed, report.passes], [6, 6, 0, 0, 6 * 7]);
+  assert.deepEqual(report.views, ['full', 'tiles-2x']);
+  const second = JSON.parse((await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--views', 'full,tiles-2x', '--json'], { env })).stdout);
+  assert.deepEqual([second.embedded, second.fromCache, second.passes], [0, 6, 0]);
+});
+
+test('bad posters each get one error line naming the file; good ones are embedded; exit 1', async () => {
+  const text = await dir.write('bad/notes.jpg', 'just some text');
+  const empty = await dir.write('bad/empty.png', '');
+  const full = await sharp({ create: { width: 50, height: 75, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  const truncated = await dir.write('bad/cut.jpg', full.subarray(0, Math.floor(full.length / 2)));
+  const good = await dir.write('bad/good.jpg', full);
+  const result = await runCli(['embed', text, empty, truncated, dir.file('bad/missing.jpg'), dir.file('posters'), good, '--backbone', rowFile, '--json'], { env });
+  assert.equal(result.code, 1);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.failed, 4);
+  assert.equal(report.embedded + report.fromCache, 7);
+  const lines = result.stderr.trim().split('\n').filter((l) => l.startsWith('error: '));
+  assert.equal(lines.length, 4);
+  for (const name of ['notes.jpg', 'empty.png', 'cut.jpg', 'missing.jpg']) assert.ok(lines.some((l) => l.includes(name)), name);
+});
+
+test('offline with the model nowhere: one line listing every place looked, exit 1', async () => {
+  const result = await runCli(['embed', dir.file('posters'), '--backbone', 'mobilenetv2'], {
+    env: { POSTERSCOPE_CACHE: dir.file('empty-cache'), POSTERSCOPE_MIRROR: dir.file('no-mirror'), POSTERSCOPE_OFFLINE: '1' },
+  });
+  assert.equal(result.code, 1);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /mobilenetv2-12-int8\.onnx/);
+  assert.ok(lines[0]!.includes(dir.file('empty-cache')) && lines[0]!.includes(dir.file('no-mirror')), lines[0]);
+  assert.match(lines[0]!, /offline/);
+});
+
+test('a backbone row file that is not valid is one line, exit 2', async () => {
+  const broken = await dir.write('broken.json', JSON.stringify({ id: 'x', file: { fileName: 'x.onnx', urls: [] } }));
+  const result = await runCli(['embed', dir.file('posters'), '--backbone', broken], { env });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /broken\.json: backbone row/);
+  const bogusView = await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--views', 'flip'], { env });
+  assert.equal(bogusView.code, 2);
+  assert.match(bogusView.stderr, /for view but received string "flip"/);
+});
+
+test('backbones lists every registry row with where its file is', async () => {
+  const result = await runCli(['backbones', '--json'], { env });
+  assert.equal(result.code, 0, result.stderr);
+  const rows = JSON.parse(result.stdout) as Array<{ id: string; dim: number; where: string }>;
+  assert.deepEqual(rows.map((r) => [r.id, r.dim]), [['mobilenetv2', 1280], ['resnet50', 2048], ['clip-vit-b32', 512]]);
+  assert.ok(rows.every((r) => r.where === 'not available locally'));
+});
