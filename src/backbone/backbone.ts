@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { resolveModelFile, type ResolveOptions } from '../models/resolve.js';
 import { type Crop, type ViewInput, normalizationTables, writeCrop } from '../image/views.js';
 import { createRunner, type InferenceRunner } from './onnx-runtime.js';
-import { FEATURE_OUTPUT, exposeFeature, summarizeModel } from './onnx-graph.js';
+import { FEATURE_OUTPUT, prepareBackboneGraph } from './onnx-graph.js';
 import { type BackboneSpec, getBackboneSpec } from './registry.js';
 import { PosterscopeError } from '../errors.js';
 
@@ -25,7 +25,7 @@ export interface Backbone {
   readonly dim: number;
   /** Input geometry and resize policy, as views need it. */
   readonly viewInput: ViewInput;
-  /** Floats in one normalised crop. */
+  /** Values in one input-size crop (height x width x 3). */
   readonly cropSize: number;
   /** Normalises `crops` into `batch` (which must hold at least crops.length crops). */
   pack(crops: readonly Crop[], batch: Float32Array): void;
@@ -47,28 +47,23 @@ export async function loadBackbone(
 ): Promise<Backbone> {
   const spec = typeof idOrSpec === 'string' ? getBackboneSpec(idOrSpec) : idOrSpec;
   const file = await resolveModelFile(spec.file, options);
-  let bytes: Uint8Array = await readFile(file.path);
-  let outputName = spec.feature.tensor;
-  const summary = summarizeModel(bytes);
-  if (!summary.inputs.includes(spec.input.name)) {
-    throw new PosterscopeError(
-      'MODEL_INVALID',
-      `${file.path}: ONNX model has no input "${spec.input.name}" (it has ${summary.inputs.join(', ')})`,
-    );
+  let model: Uint8Array;
+  try {
+    model = prepareBackboneGraph(await readFile(file.path), spec);
+  } catch (error) {
+    if (error instanceof PosterscopeError) {
+      throw new PosterscopeError(error.code, `${file.path}: ${error.message}`, { subject: file.path, cause: error });
+    }
+    throw error;
   }
-  if (spec.feature.dequantize || !summary.outputs.includes(spec.feature.tensor)) {
-    bytes = exposeFeature(bytes, spec.feature);
-    outputName = FEATURE_OUTPUT;
-  }
-  const runner: InferenceRunner = await createRunner(bytes, {
+  const runner: InferenceRunner = await createRunner(model, {
     inputName: spec.input.name,
-    outputName,
+    outputName: FEATURE_OUTPUT,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
   const { height, width, layout } = spec.input;
   const cropSize = height * width * 3;
   const tables = normalizationTables(spec.normalization);
-  const shape = (n: number) => (layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3]);
 
   return {
     spec,
@@ -87,12 +82,12 @@ export async function loadBackbone(
     },
     async run(batch, count) {
       const input = batch.length === count * cropSize ? batch : batch.subarray(0, count * cropSize);
-      const out = await runner.run(input, shape(count));
+      const out = await runner.run(input, layout === 'NCHW' ? [count, 3, height, width] : [count, height, width, 3]);
       const dim = out.dims[out.dims.length - 1];
       if (out.dims[0] !== count || dim !== spec.feature.dim || out.data.length !== count * spec.feature.dim) {
         throw new PosterscopeError(
           'MODEL_INVALID',
-          `${spec.id}: feature "${outputName}" has shape [${out.dims.join(', ')}], expected [${count}, ${spec.feature.dim}]`,
+          `${spec.id}: feature output has shape [${out.dims.join(', ')}], expected [${count}, ${spec.feature.dim}]`,
         );
       }
       return out.data;

@@ -1,6 +1,6 @@
 /**
  * The one module that imports `onnxruntime-node`. Everything else sees
- * `InferenceRunner`: float32 batch in, float32 feature batch out.
+ * `InferenceRunner`: a float32 batch in, a float32 feature batch out.
  */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
