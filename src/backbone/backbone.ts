@@ -29,8 +29,11 @@ export interface Backbone {
   readonly cropSize: number;
   /** Normalises `crops` into `batch` (which must hold at least crops.length crops). */
   pack(crops: readonly Crop[], batch: Float32Array): void;
-  /** Features for the first `count` crops in `batch`: a [count, dim] row-major array. */
-  run(batch: Float32Array, count: number): Promise<Float32Array>;
+  /**
+   * Features for the first `count` crops in `batch`, a [count, dim] row-major
+   * array. `batch` is handed to the inference worker; reuse the one returned.
+   */
+  run(batch: Float32Array, count: number): Promise<{ features: Float32Array; batch: Float32Array }>;
   release(): Promise<void>;
 }
 
@@ -83,6 +86,7 @@ export async function loadBackbone(
     async run(batch, count) {
       const input = batch.length === count * cropSize ? batch : batch.subarray(0, count * cropSize);
       const out = await runner.run(input, layout === 'NCHW' ? [count, 3, height, width] : [count, height, width, 3]);
+      const returned = new Float32Array(out.input.buffer as ArrayBuffer);
       const dim = out.dims[out.dims.length - 1];
       if (out.dims[0] !== count || dim !== spec.feature.dim || out.data.length !== count * spec.feature.dim) {
         throw new PosterscopeError(
@@ -90,7 +94,7 @@ export async function loadBackbone(
           `${spec.id}: feature output has shape [${out.dims.join(', ')}], expected [${count}, ${spec.feature.dim}]`,
         );
       }
-      return out.data;
+      return { features: out.data, batch: returned };
     },
     release: () => runner.release(),
   };

@@ -174,27 +174,46 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   progress.start('embed', sources.length, 'posters');
-  const batch = new Float32Array(batchSize * backbone.cropSize);
+  // Two batch buffers: the main thread fills one while the worker runs the other.
+  const free: Float32Array[] = [new Float32Array(batchSize * backbone.cropSize), new Float32Array(batchSize * backbone.cropSize)];
+  let inFlight = 0;
+  let fatal: unknown;
   pump();
   for (;;) {
+    if (fatal !== undefined) throw fatal;
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
-    if (queue.length >= batchSize || (!producing && queue.length > 0)) {
+    if (free.length > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
       const items = queue.splice(0, batchSize);
       const waiters = roomWaiters;
       roomWaiters = [];
       waiters.forEach((resolve) => resolve());
-      backbone.pack(items.map((item) => item.crop), batch);
-      const features = await backbone.run(batch, items.length);
-      summary.passes += items.length;
-      items.forEach((item, i) => {
-        const state = item.job.views[item.view]!;
-        const offset = i * backbone.dim;
-        for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
-        if (--state.remaining === 0) complete(item.job, item.view);
-      });
+      const buffer = free.pop()!;
+      backbone.pack(
+        items.map((item) => item.crop),
+        buffer,
+      );
+      inFlight++;
+      backbone.run(buffer, items.length).then(
+        ({ features, batch }) => {
+          inFlight--;
+          free.push(batch);
+          summary.passes += items.length;
+          items.forEach((item, i) => {
+            const state = item.job.views[item.view]!;
+            const offset = i * backbone.dim;
+            for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
+            if (--state.remaining === 0) complete(item.job, item.view);
+          });
+          notify();
+        },
+        (error: unknown) => {
+          fatal = error;
+          notify();
+        },
+      );
       continue;
     }
-    if (!producing) break;
+    if (!producing && queue.length === 0 && inFlight === 0) break;
     await new Promise<void>((resolve) => {
       wake = resolve;
     });
