@@ -1,0 +1,45 @@
+/**
+ * Per-dimension standardisation of embeddings, fitted on training rows and
+ * stored in the bundle so prediction applies exactly the same transform.
+ */
+export interface Standardizer {
+  mean: Float32Array;
+  /** 1 / std (std floored so constant dimensions do not blow up). */
+  scale: Float32Array;
+}
+
+/**
+ * @example
+ *   fitStandardizer(new Float32Array([1, 10, 3, 30]), 2).mean // -> Float32Array [2, 20]
+ */
+export function fitStandardizer(x: Float32Array, rows: number): Standardizer {
+  const dim = x.length / rows;
+  const mean = new Float64Array(dim);
+  const square = new Float64Array(dim);
+  for (let n = 0; n < rows; n++) {
+    for (let d = 0; d < dim; d++) {
+      const v = x[n * dim + d]!;
+      mean[d]! += v;
+      square[d]! += v * v;
+    }
+  }
+  const out: Standardizer = { mean: new Float32Array(dim), scale: new Float32Array(dim) };
+  for (let d = 0; d < dim; d++) {
+    const m = mean[d]! / rows;
+    const variance = Math.max(square[d]! / rows - m * m, 0);
+    out.mean[d] = m;
+    out.scale[d] = 1 / Math.max(Math.sqrt(variance), 1e-3);
+  }
+  return out;
+}
+
+/** Returns standardised copies of the rows of `x`. */
+export function standardize(s: Standardizer, x: Float32Array): Float32Array {
+  const dim = s.mean.length;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const d = i % dim;
+    out[i] = (x[i]! - s.mean[d]!) * s.scale[d]!;
+  }
+  return out;
+}
