@@ -36,15 +36,20 @@ export interface TinyModelOptions {
   quantized?: boolean;
 }
 
+/** The tiny model's weight from channel c to feature j: full rank, so features keep all 3 channel means. */
+export function tinyWeight(c: number, j: number): number {
+  return Math.round(Math.cos((j + 1) * (c + 1.5)) * 100) / 100;
+}
+
 /**
  * Builds a model: per-channel mean of the image -> [N,3] -> x W (3 x dim) -> feature.
- * Feature j = sum_c mean_c * (j + 1) * (c + 1) / 10: easy to check by hand.
+ * Feature j = sum_c mean_c * tinyWeight(c, j): easy to check by hand.
  */
 export function tinyModel(options: TinyModelOptions): Uint8Array {
   const size = options.size ?? 224;
   const layout = options.layout ?? 'NCHW';
   const weights: number[] = [];
-  for (let c = 0; c < 3; c++) for (let j = 0; j < options.dim; j++) weights.push(((j + 1) * (c + 1)) / 10);
+  for (let c = 0; c < 3; c++) for (let j = 0; j < options.dim; j++) weights.push(tinyWeight(c, j));
   const nodes: object[] = [];
   const initializer: object[] = [floatTensor('w', [3, options.dim], weights)];
   const inputDims = layout === 'NCHW' ? ['batch', 3, size, size] : ['batch', size, size, 3];

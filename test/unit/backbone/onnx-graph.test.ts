@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { FEATURE_OUTPUT, prepareBackboneGraph, summarizeModel } from '../../../src/backbone/onnx-graph.js';
 import { onnx } from '../../../src/backbone/onnx-schema.js';
 import { createRunner } from '../../../src/backbone/onnx-runtime.js';
-import { tinyModel } from '../../helpers/onnx-models.js';
+import { tinyModel, tinyWeight } from '../../helpers/onnx-models.js';
 
 const quantized = { tensor: '464_quantized', dequantize: { scale: '464_scale', zeroPoint: '464_zero_point' }, dim: 8 };
 
@@ -30,7 +30,7 @@ test('the edited graph runs and returns the flattened feature for either layout'
     const bytes = tinyModel({ inputName: 'x', featureName: 'feat', dim: 2, size: 4, layout });
     const edited = prepareBackboneGraph(bytes, { input: { name: 'x', layout, height: 4, width: 4 }, feature: { tensor: 'feat', dim: 2 } });
     const runner = await createRunner(edited, { inputName: 'x', outputName: FEATURE_OUTPUT, threads: 1 });
-    // Channel means (1, -1, 0.2): feature j = sum_c mean_c * (j+1)(c+1)/10 = (j+1) * (1 - 2 + 0.6) / 10
+    // Channel means (1, -1, 0.2): feature j = sum_c mean_c * w(c, j)
     const input = new Float32Array(3 * 16);
     for (let p = 0; p < 16; p++) {
       const values = [1, -1, 0.2];
@@ -39,7 +39,8 @@ test('the edited graph runs and returns the flattened feature for either layout'
     const out = await runner.run(input, layout === 'NCHW' ? [1, 3, 4, 4] : [1, 4, 4, 3]);
     await runner.release();
     assert.deepEqual(out.dims, [1, 2]);
-    assert.deepEqual(Array.from(out.data).map((v) => +v.toFixed(5)), [-0.04, -0.08], layout);
+    const expected = [0, 1].map((j) => +(tinyWeight(0, j) - tinyWeight(1, j) + 0.2 * tinyWeight(2, j)).toFixed(5));
+    assert.deepEqual(Array.from(out.data).map((v) => +v.toFixed(5)), expected, layout);
   }
 });
 

@@ -7,7 +7,7 @@ import { EmbeddingCache } from '../../../src/embed/cache.js';
 import { type EmbeddedPoster, embedPosters } from '../../../src/embed/pipeline.js';
 import { parseViews } from '../../../src/image/views.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
-import { tinyBackbone } from '../../helpers/onnx-models.js';
+import { tinyBackbone, tinyWeight } from '../../helpers/onnx-models.js';
 
 let dir: TempDir;
 let backbone: Backbone;
@@ -37,12 +37,12 @@ after(async () => {
   await dir.remove();
 });
 
-/** What the tiny graph computes for a flat colour: feature j = sum_c norm(c) * (j+1)(c+1)/10, quantised to 0.05. */
+/** What the tiny graph computes for a flat colour: feature j = sum_c norm(c) * w(c, j), quantised to 0.05 (negatives clamp to 0). */
 function expected([r, g, b]: [number, number, number]): number[] {
   const mean = [0.485, 0.456, 0.406];
   const std = [0.229, 0.224, 0.225];
   const norm = [r, g, b].map((v, c) => (v / 255 - mean[c]!) / std[c]!);
-  return [0, 1, 2, 3].map((j) => norm.reduce((s, v, c) => s + (v * (j + 1) * (c + 1)) / 10, 0));
+  return [0, 1, 2, 3].map((j) => Math.max(0, norm.reduce((s, v, c) => s + v * tinyWeight(c, j), 0)));
 }
 
 test('embeds every view of every poster, then serves all of it from the cache', async () => {
