@@ -89,3 +89,41 @@ export function backboneLoadOptions(context: CommandContext, progress: Progress)
 export function progressOf(context: CommandContext): Progress {
   return context.values.quiet === true ? silentProgress : terminalProgress({ stream: context.stderr });
 }
+
+export const datasetOptions = {
+  data: { type: 'string', valueName: 'FILE', description: 'Labelled posters: CSV (one-hot, list or |-separated genre column) or JSON Lines' },
+  images: { type: 'string', multiple: true, valueName: 'DIR', description: 'Folder(s) holding the posters; repeatable' },
+  'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the poster id', defaultText: 'id/Id/imdb_id, else column 0' },
+  'genres-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with a genre list ("[\'A\', \'B\']", "A|B", "A,B")', defaultText: 'auto' },
+  'path-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with an image path instead of <id>.jpg' },
+  strict: { type: 'boolean', description: 'Malformed rows are fatal instead of reported' },
+} satisfies Record<string, OptionDefinition>;
+
+/** A column given as a number is an index, otherwise a name. */
+function column(context: CommandContext, name: string): string | number | undefined {
+  const value = stringOption(context, name);
+  if (value === undefined) return undefined;
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+export function datasetOptionsOf(context: CommandContext) {
+  const idColumn = column(context, 'id-column');
+  const genresColumn = column(context, 'genres-column');
+  const pathColumn = column(context, 'path-column');
+  return {
+    ...(idColumn !== undefined ? { idColumn } : {}),
+    ...(genresColumn !== undefined ? { genresColumn } : {}),
+    ...(pathColumn !== undefined ? { pathColumn } : {}),
+    ...(context.values.strict === true ? { strict: true } : {}),
+  };
+}
+
+export function numberOption(context: CommandContext, name: string, min: number, max: number): number | undefined {
+  const text = stringOption(context, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`Expected number between ${min} and ${max} for --${name} but received "${text}"`);
+  }
+  return value;
+}

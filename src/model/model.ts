@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Backbone, type LoadBackboneOptions, loadBackbone } from '../backbone/backbone.js';
 import { EmbeddingCache } from '../embed/cache.js';
-import { type PosterSource, embedPosters } from '../embed/pipeline.js';
+import { type EmbedSummary, type PosterSource, embedPosters } from '../embed/pipeline.js';
 import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews } from '../image/views.js';
@@ -38,6 +38,8 @@ export interface PredictOptions {
   decode?: DecodeOptions;
   /** Called as each poster finishes, in completion order. */
   onPrediction?: (prediction: Prediction, index: number) => void;
+  /** Called once with the embedding run's counts (backbone passes, cache hits, timing). */
+  onSummary?: (summary: EmbedSummary) => void;
 }
 
 export interface GenreScore {
@@ -117,7 +119,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     const cache = options.cache === false ? undefined : await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
     const results: Prediction[] = new Array(inputs.length);
     try {
-      await embedPosters(inputs, {
+      const summary = await embedPosters(inputs, {
         backbone,
         views,
         keepVectors: true,
@@ -146,6 +148,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
           options.onPrediction?.(prediction, result.index);
         },
       });
+      options.onSummary?.(summary);
     } finally {
       cache?.close();
     }

@@ -5,6 +5,18 @@
 import type { CommandDefinition } from '../command.js';
 
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDefinition> }> = {
+  predict: {
+    summary: 'Predict the genres of posters with a model bundle (the built-in one by default)',
+    load: async () => (await import('./predict.js')).default,
+  },
+  train: {
+    summary: 'Train a genre model on labelled posters and write a bundle',
+    load: async () => (await import('./train.js')).default,
+  },
+  evaluate: {
+    summary: 'Score a bundle on its test split or any labelled file, beside baselines',
+    load: async () => (await import('./evaluate.js')).default,
+  },
   embed: {
     summary: 'Embed posters with a backbone into the on-disk cache',
     load: async () => (await import('./embed.js')).default,

@@ -1,0 +1,99 @@
+/**
+ * `npm run bench:model`: the genre model's costs on ../shared posters.
+ *
+ * - training time of the default head on the labelled posters, embeddings cached
+ *   (the first run of this script fills the cache and says so);
+ * - cold `posterscope predict poster.jpg`: process start to exit, backbone from the mirror;
+ * - end-to-end predict throughput over the unlabeled posters (posters/s and
+ *   backbone passes/s) and its ratio to model-only throughput; peak RSS.
+ * Numbers only: nothing is asserted.
+ *
+ * Environment: POSTERSCOPE_SHARED (default ../shared); POSTERSCOPE_CACHE (default a
+ * bench cache under the system temp dir, kept between runs so embeddings stay cached).
+ */
+import { spawnSync } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadBackbone } from '../src/backbone/backbone.js';
+import { DEFAULT_MODEL_PATH, loadModel } from '../src/model/model.js';
+import { readBundle } from '../src/model/bundle.js';
+import { train } from '../src/train/train.js';
+
+const root = join(import.meta.dirname, '..');
+const shared = resolve(process.env.POSTERSCOPE_SHARED ?? join(root, '..', 'shared'));
+const cacheDir = process.env.POSTERSCOPE_CACHE ?? join(tmpdir(), 'posterscope-bench-cache');
+const mirrors = [join(shared, 'models')];
+const posters = join(shared, 'data', 'posters');
+const rows: string[][] = [['measure', 'value', 'target']];
+
+// 1. Training with cached embeddings, same settings as the default model.
+const { manifest } = await readBundle(DEFAULT_MODEL_PATH);
+const training = manifest.training as { trainViews: string[]; loss: string; learningRate: number; weightDecay: number; batchSize: number; patience: number; seed: number };
+const options = {
+  data: join(posters, 'labels.csv'),
+  images: [join(posters, 'images')],
+  output: join(tmpdir(), 'posterscope-bench-model'),
+  cacheDir,
+  mirrors,
+  offline: true,
+  views: manifest.views,
+  trainViews: training.trainViews,
+  head: manifest.head.spec,
+  loss: training.loss,
+  learningRate: training.learningRate,
+  weightDecay: training.weightDecay,
+  batchSize: training.batchSize,
+  patience: training.patience,
+  seed: training.seed,
+};
+let result = await train(options);
+if (result.seconds.embed > 30) {
+  console.log(`(first run: embedding the posters took ${result.seconds.embed.toFixed(0)} s; training again with a warm cache)`);
+  result = await train(options);
+}
+rows.push(['train: fit of the default head (s)', result.seconds.fit.toFixed(1), '']);
+rows.push(['train: whole command, embeddings cached (s)', result.seconds.total.toFixed(1), '<= 60']);
+rows.push(['train: test micro-F1 / mAP / precision', `${result.test.microF1.toFixed(3)} / ${result.test.mAP.toFixed(3)} / ${result.test.precision.toFixed(3)}`, '>= 0.52 / 0.29 / 0.45']);
+
+// 2. Cold predict of one poster, a fresh process each time, empty embedding cache.
+const [poster] = (await readdir(join(posters, 'unlabeled'))).sort();
+const times: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const env = { ...process.env, POSTERSCOPE_CACHE: join(tmpdir(), `posterscope-bench-cold-${process.pid}-${i}`), POSTERSCOPE_MIRROR: mirrors[0], POSTERSCOPE_OFFLINE: '1' };
+  const started = performance.now();
+  const run = spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'predict', join(posters, 'unlabeled', poster!), '--format', 'json', '--no-cache'], { env });
+  times.push((performance.now() - started) / 1000);
+  if (run.status !== 0) throw new Error(`predict failed: ${run.stderr}`);
+}
+times.sort((a, b) => a - b);
+rows.push(['cold predict, 1 poster, process start to exit (s, median of 5)', times[2]!.toFixed(2), '<= 1.5']);
+
+// 3. Throughput over the unlabeled posters, nothing cached.
+const backbone = await loadBackbone(manifest.backbone.spec, { mirrors, cacheDir, offline: true });
+let batch: Float32Array = new Float32Array(16 * backbone.cropSize).map((_, i) => Math.sin(i));
+for (let i = 0; i < 5; i++) ({ batch } = await backbone.run(batch, 16));
+let started = performance.now();
+let passes = 0;
+while (performance.now() - started < 8000) {
+  ({ batch } = await backbone.run(batch, 16));
+  passes += 16;
+}
+const modelOnly = passes / ((performance.now() - started) / 1000);
+await backbone.release();
+const files = (await readdir(join(posters, 'unlabeled'))).map((f) => join(posters, 'unlabeled', f));
+const model = await loadModel(DEFAULT_MODEL_PATH, { mirrors, cacheDir, offline: true });
+started = performance.now();
+let predictPasses = 0;
+const predictions = await model.predict(files, { cache: false, onSummary: (s) => (predictPasses = s.passes) });
+const seconds = (performance.now() - started) / 1000;
+await model.release();
+const ok = predictions.filter((p) => !p.error).length;
+rows.push(['model-only backbone passes/s (batch 16)', modelOnly.toFixed(0), '']);
+rows.push([`predict ${ok} unlabeled posters (${manifest.views.join('+')}), posters/s`, (ok / seconds).toFixed(1), '']);
+rows.push(['predict backbone passes/s', (predictPasses / seconds).toFixed(0), '']);
+rows.push(['ratio to model-only', (predictPasses / seconds / modelOnly).toFixed(2), '>= 0.85']);
+rows.push(['peak RSS (MB)', (process.resourceUsage().maxRSS / 1024).toFixed(0), '']);
+
+const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+for (const row of rows) console.log(`${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padStart(widths[1]!)}  ${row[2]}`);

@@ -1,0 +1,141 @@
+import { createWriteStream } from 'node:fs';
+import { collectImageFiles } from '../../data/files.js';
+import { VIEW_SETS } from '../../image/views.js';
+import { type Prediction, loadModel } from '../../model/model.js';
+import { type CommandContext, type CommandDefinition, EXIT, UsageError } from '../command.js';
+import {
+  backboneLoadOptions,
+  backboneOptions,
+  integerOption,
+  numberOption,
+  progressOf,
+  progressOptions,
+  stringOption,
+} from '../shared-options.js';
+
+const FORMATS = ['json', 'jsonl', 'csv', 'table'] as const;
+type Format = (typeof FORMATS)[number];
+const DEFAULT_SHOWN = 5;
+
+function csvField(value: string): string {
+  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** The JSON object for one input: without --verbose, `scores` keeps the predicted genres and the top five. */
+function view(prediction: Prediction, verbose: boolean): Prediction {
+  if (verbose || prediction.error) return prediction;
+  const shown = Math.max(DEFAULT_SHOWN, prediction.genres.length);
+  return { ...prediction, scores: prediction.scores.slice(0, shown) };
+}
+
+function render(predictions: Prediction[], format: Format, verbose: boolean, genres: readonly string[]): string {
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(predictions.map((p) => view(p, verbose)), null, 2)}\n`;
+    case 'jsonl':
+      return predictions.map((p) => `${JSON.stringify(view(p, verbose))}\n`).join('');
+    case 'csv': {
+      const lines = [['input', 'genres', 'error', ...genres].map(csvField).join(',')];
+      for (const p of predictions) {
+        const byGenre = new Map(p.scores.map((s) => [s.genre, s.score]));
+        lines.push(
+          [p.input, p.genres.join('|'), p.error?.message ?? '', ...genres.map((g) => (byGenre.has(g) ? byGenre.get(g)!.toFixed(5) : ''))]
+            .map(csvField)
+            .join(','),
+        );
+      }
+      return `${lines.join('\n')}\n`;
+    }
+    case 'table': {
+      const rows = predictions.map((p) => {
+        const scores = view(p, verbose).scores.map((s) => `${s.genre} ${s.score.toFixed(2)}`).join(', ');
+        return [p.input, p.error ? 'ERROR' : p.genres.join(', ') || '(none)', p.error ? p.error.message : scores];
+      });
+      const header = ['poster', 'genres', verbose ? 'all scores' : 'top scores'];
+      const widths = [0, 1].map((c) => Math.min(60, Math.max(header[c]!.length, ...rows.map((r) => r[c]!.length))));
+      return `${[header, ...rows].map((r) => `${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]}`).join('\n')}\n`;
+    }
+  }
+}
+
+const command: CommandDefinition = {
+  name: 'predict',
+  summary: 'Predict the genres of posters (files, folders, globs) with a model bundle.',
+  usage: 'posterscope predict <files|dirs|globs...> [options]',
+  details: [
+    'Output: --format json (default when stdout is not a terminal) is an array with one object',
+    'per input: { "input", "genres": [...], "scores": [{ "genre", "score" }, ...high to low],',
+    '"error"?: { "code", "message" } }; scores list the predicted genres and the top five',
+    '(every genre with --verbose). One unreadable poster never stops a batch: it gets its',
+    '"error", and the exit code is 1 when any input failed (2 for usage errors).',
+  ].join('\n'),
+  options: {
+    model: { type: 'string', valueName: 'DIR', description: 'Model bundle to use', defaultText: 'the built-in default model' },
+    threshold: { type: 'string', valueName: 'P', description: 'One global threshold instead of the bundle\'s tuned policy' },
+    'top-k': { type: 'string', valueName: 'K', description: 'At most K genres per poster' },
+    'at-least-one': { type: 'boolean', description: 'Always give at least the top genre' },
+    tta: {
+      type: 'string',
+      valueName: 'VIEWS',
+      description: `Views averaged per poster (test-time augmentation), e.g. single, tiles, native,tiles-2x; sets: ${Object.keys(VIEW_SETS).join(', ')}`,
+      defaultText: 'the bundle\'s',
+    },
+    format: { type: 'string', short: 'f', valueName: 'FORMAT', description: `Output format: ${FORMATS.join(', ')}`, defaultText: 'table on a terminal, json otherwise' },
+    output: { type: 'string', short: 'o', valueName: 'FILE', description: 'Write the results to FILE instead of stdout' },
+    verbose: { type: 'boolean', short: 'v', description: 'Every genre\'s score' },
+    'no-cache': { type: 'boolean', description: 'Do not store poster embeddings in the cache' },
+    ...backboneOptions,
+    ...progressOptions,
+  },
+  examples: [
+    'posterscope predict poster.jpg',
+    'posterscope predict posters/ --format csv --output genres.csv',
+    'posterscope predict "new/**/*.jpg" --top-k 3 --tta tiles --format jsonl',
+    'posterscope predict poster.jpg --model my-model --threshold 0.3 --verbose',
+  ],
+  async run(context: CommandContext) {
+    if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs to predict (see `posterscope predict --help`)');
+    const formatText = stringOption(context, 'format');
+    if (formatText !== undefined && !FORMATS.includes(formatText as Format)) {
+      throw new UsageError(`Expected one of ${FORMATS.join(', ')} for --format but received "${formatText}"`);
+    }
+    const output = stringOption(context, 'output');
+    const format: Format = (formatText as Format | undefined) ?? (!output && context.stdout.isTTY ? 'table' : 'json');
+    const threshold = numberOption(context, 'threshold', 0, 1);
+    const tta = stringOption(context, 'tta');
+    const { files, missing } = await collectImageFiles(context.positionals);
+    const progress = progressOf(context);
+    const model = await loadModel(stringOption(context, 'model'), backboneLoadOptions(context, progress));
+    const topK = context.values['top-k'] === undefined ? undefined : integerOption(context, 'top-k', 1, 1, model.genres.length);
+    let predictions: Prediction[];
+    try {
+      predictions = await model.predict(files, {
+        ...(threshold !== undefined ? { threshold } : {}),
+        ...(topK !== undefined ? { topK } : {}),
+        ...(context.values['at-least-one'] === true ? { atLeastOne: true } : {}),
+        ...(tta ? { views: tta.split(',') } : {}),
+        ...(context.values['no-cache'] === true ? { cache: false } : {}),
+        // A progress bar only pays for itself on batches.
+        ...(files.length > 1 ? { progress } : {}),
+      });
+    } finally {
+      await model.release();
+    }
+    for (const m of missing) {
+      predictions.push({ input: m.input, genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${m.input}: ${m.reason}` } });
+    }
+    const text = render(predictions, format, context.values.verbose === true, model.genres);
+    if (output) {
+      await new Promise<void>((resolve, reject) => {
+        const stream = createWriteStream(output);
+        stream.on('error', (error) => reject(new UsageError(`cannot write --output ${output}: ${error.message}`)));
+        stream.end(text, resolve);
+      });
+    } else context.stdout.write(text);
+    const failed = predictions.filter((p) => p.error);
+    for (const p of failed) context.stderr.write(`error: ${p.error!.message}\n`);
+    return failed.length > 0 ? EXIT.failed : EXIT.ok;
+  },
+};
+
+export default command;

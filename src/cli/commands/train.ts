@@ -1,0 +1,126 @@
+import { formatReport } from '../../eval/metrics.js';
+import { VIEW_SETS } from '../../image/views.js';
+import type { TuneOptions } from '../../model/thresholds.js';
+import type { HeadSpec } from '../../train/head.js';
+import { DEFAULT_TRAIN_VIEWS, DEFAULT_VIEWS, train } from '../../train/train.js';
+import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import {
+  backboneLoadOptions,
+  backboneOptions,
+  datasetOptions,
+  datasetOptionsOf,
+  integerOption,
+  listOption,
+  numberOption,
+  progressOf,
+  progressOptions,
+  stringOption,
+} from '../shared-options.js';
+
+const HEADS = ['linear', 'mlp'];
+const POLICIES = ['global', 'per-genre-f1', 'per-genre-precision'];
+
+const command: CommandDefinition = {
+  name: 'train',
+  summary: 'Train a genre model on labelled posters and write a bundle (evaluated on a held-out test split).',
+  usage: 'posterscope train --data FILE --images DIR --output DIR [options]',
+  details: [
+    'Posters are embedded once with a frozen backbone (cached, so re-training is fast),',
+    'split 80/10/10 with iterative stratification (duplicates never straddle splits), a head',
+    'is fitted with early stopping on validation loss, thresholds are tuned on validation,',
+    'and the test split is scored beside the label-frequency prior and random baselines.',
+  ].join('\n'),
+  options: {
+    ...datasetOptions,
+    output: { type: 'string', short: 'o', valueName: 'DIR', description: 'Where the model bundle is written' },
+    'min-count': { type: 'string', valueName: 'N', description: 'Drop genres with fewer than N posters', defaultText: '1' },
+    genres: { type: 'string', valueName: 'A,B,...', description: 'Fix the genre vocabulary' },
+    views: {
+      type: 'string',
+      valueName: 'VIEWS',
+      description: `Views averaged per poster at prediction time (sets: ${Object.keys(VIEW_SETS).join(', ')})`,
+      defaultText: DEFAULT_VIEWS.join(','),
+    },
+    'train-views': { type: 'string', valueName: 'VIEWS', description: 'Extra augmented views used as training samples', defaultText: DEFAULT_TRAIN_VIEWS.join(',') },
+    head: { type: 'string', valueName: 'TYPE', description: `Head: ${HEADS.join(', ')}`, defaultText: 'linear' },
+    hidden: { type: 'string', valueName: 'N', description: 'MLP hidden units', defaultText: '256' },
+    dropout: { type: 'string', valueName: 'P', description: 'MLP dropout', defaultText: '0.3' },
+    loss: { type: 'string', valueName: 'LOSS', description: 'bce, bce-weighted, focal, asymmetric', defaultText: 'bce' },
+    'learning-rate': { type: 'string', valueName: 'LR', description: 'AdamW learning rate', defaultText: '0.001' },
+    'weight-decay': { type: 'string', valueName: 'WD', description: 'AdamW decoupled weight decay', defaultText: '0.01' },
+    'batch-size': { type: 'string', valueName: 'N', description: 'Training batch size', defaultText: '256' },
+    epochs: { type: 'string', valueName: 'N', description: 'Maximum epochs', defaultText: '200' },
+    patience: { type: 'string', valueName: 'N', description: 'Epochs without a better validation loss before stopping', defaultText: '8' },
+    seed: { type: 'string', valueName: 'N', description: 'Seed for the split, initialisation and batches', defaultText: '0' },
+    thresholds: { type: 'string', valueName: 'POLICY', description: `Threshold policy: ${POLICIES.join(', ')}`, defaultText: 'global' },
+    'min-precision': { type: 'string', valueName: 'P', description: 'Lowest validation precision the global threshold may trade for F1', defaultText: '0.45' },
+    'target-precision': { type: 'string', valueName: 'P', description: 'Per-genre precision for --thresholds per-genre-precision', defaultText: '0.6' },
+    json: { type: 'boolean', description: 'Print the test evaluation as JSON on stdout' },
+    ...backboneOptions,
+    ...progressOptions,
+  },
+  examples: [
+    'posterscope train --data labels.csv --images posters/ --output my-model',
+    'posterscope train --data movies.csv --id-column 0 --genres-column 3 --images a/ --images b/ --output m --min-count 10',
+    'posterscope train --data labels.jsonl --images . --output m --head mlp --hidden 256 --loss bce-weighted',
+  ],
+  async run(context) {
+    const data = stringOption(context, 'data');
+    const images = listOption(context, 'images');
+    const output = stringOption(context, 'output');
+    if (!data || images.length === 0 || !output) throw new UsageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
+    const headName = stringOption(context, 'head') ?? 'linear';
+    if (!HEADS.includes(headName)) throw new UsageError(`Expected one of ${HEADS.join(', ')} for --head but received "${headName}"`);
+    const head: HeadSpec =
+      headName === 'mlp'
+        ? { type: 'mlp', hidden: integerOption(context, 'hidden', 256, 1, 65536), dropout: numberOption(context, 'dropout', 0, 0.95) ?? 0.3 }
+        : { type: 'linear' };
+    const policy = stringOption(context, 'thresholds') ?? 'global';
+    if (!POLICIES.includes(policy)) throw new UsageError(`Expected one of ${POLICIES.join(', ')} for --thresholds but received "${policy}"`);
+    const thresholds: TuneOptions = {
+      mode: policy as TuneOptions['mode'],
+      minPrecision: numberOption(context, 'min-precision', 0, 1) ?? 0.45,
+      ...(policy === 'per-genre-precision' ? { targetPrecision: numberOption(context, 'target-precision', 0.01, 1) ?? 0.6 } : {}),
+    };
+    const genres = stringOption(context, 'genres');
+    const views = stringOption(context, 'views');
+    const trainViews = stringOption(context, 'train-views');
+    const learningRate = numberOption(context, 'learning-rate', 1e-6, 10);
+    const weightDecay = numberOption(context, 'weight-decay', 0, 10);
+    const progress = progressOf(context);
+    const log = (line: string) => context.stderr.write(`${line}\n`);
+    const result = await train({
+      data,
+      images,
+      output,
+      ...datasetOptionsOf(context),
+      ...backboneLoadOptions(context, progress),
+      minCount: integerOption(context, 'min-count', 1, 1, 1_000_000),
+      ...(genres ? { genres: genres.split(',').map((g) => g.trim()) } : {}),
+      ...(stringOption(context, 'backbone') ? { backbone: stringOption(context, 'backbone')! } : {}),
+      ...(views ? { views: views.split(',') } : {}),
+      ...(trainViews !== undefined ? { trainViews: trainViews.split(',').filter(Boolean) } : {}),
+      head,
+      loss: stringOption(context, 'loss') ?? 'bce',
+      ...(learningRate !== undefined ? { learningRate } : {}),
+      ...(weightDecay !== undefined ? { weightDecay } : {}),
+      batchSize: integerOption(context, 'batch-size', 256, 1, 65536),
+      maxEpochs: integerOption(context, 'epochs', 200, 1, 100_000),
+      patience: integerOption(context, 'patience', 8, 1, 100_000),
+      seed: integerOption(context, 'seed', 0, 0, 2 ** 31 - 1),
+      thresholds,
+      progress,
+      log,
+    });
+    log('');
+    log(`test split (${result.test.rows} posters, never seen in training):`);
+    log(formatReport(result.test));
+    log(`bundle written to ${output} (embed ${result.seconds.embed.toFixed(1)} s, fit ${result.seconds.fit.toFixed(1)} s, total ${result.seconds.total.toFixed(1)} s)`);
+    if (context.values.json === true) context.stdout.write(`${JSON.stringify(result.test, null, 2)}\n`);
+    else context.stdout.write(`${output}\n`);
+    return EXIT.ok;
+  },
+};
+
+export default command;
+

@@ -1,0 +1,128 @@
+/**
+ * train -> evaluate -> predict through the built CLI, on generated posters
+ * and a tiny generated backbone.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { getBackboneSpec } from '../../src/backbone/registry.js';
+import { runCli } from '../helpers/cli.js';
+import { type TempDir, makeTempDir } from '../helpers/images.js';
+import { tinyBackbone } from '../helpers/onnx-models.js';
+import { GENRES, type PosterSet, makePosterSet } from '../helpers/posters.js';
+
+let dir: TempDir;
+let set: PosterSet;
+let rowFile: string;
+let env: NodeJS.ProcessEnv;
+let model: string;
+
+before(async () => {
+  dir = await makeTempDir('posterscope-model-e2e-');
+  const base = getBackboneSpec('mobilenetv2');
+  const { row } = await tinyBackbone(dir.path, { ...base, id: 'tiny', feature: { ...base.feature, dim: 8 } });
+  rowFile = await dir.write('tiny.json', JSON.stringify(row));
+  env = { POSTERSCOPE_CACHE: dir.file('cache'), POSTERSCOPE_MIRROR: dir.path, POSTERSCOPE_OFFLINE: '1' };
+  set = await makePosterSet(dir.file('data'), 120);
+  model = dir.file('model');
+  const trained = await runCli(
+    ['train', '--data', set.csv, '--images', set.images, '--output', model, '--backbone', rowFile, '--views', 'full', '--train-views', '', '--learning-rate', '0.05', '--json'],
+    { env },
+  );
+  assert.equal(trained.code, 0, trained.stderr);
+});
+
+after(() => dir.remove());
+
+test('train reports the data set, the split and epochs, and writes a bundle that beats the prior', async () => {
+  const manifest = JSON.parse(await readFile(`${model}/manifest.json`, 'utf8'));
+  assert.deepEqual(manifest.genres, [...GENRES]);
+  assert.equal(manifest.backbone.id, 'tiny');
+  assert.deepEqual(manifest.views, ['full']);
+  assert.ok(manifest.history.length >= 1);
+  const test = manifest.metrics.test;
+  assert.ok(test.microF1 > 0.8, `micro-F1 ${test.microF1}`);
+  assert.ok(test.microF1 > test.baselines.prior.microF1 + 0.2);
+  const split = JSON.parse(await readFile(`${model}/split.json`, 'utf8'));
+  assert.equal(split.train.length + split.validation.length + split.test.length, 120);
+});
+
+test('evaluate reuses the bundle\'s test split and prints the table beside the baselines', async () => {
+  const result = await runCli(['evaluate', '--model', model, '--json', '-'], { env });
+  assert.equal(result.code, 0, result.stderr);
+  const jsonStart = result.stdout.indexOf('{');
+  const report = JSON.parse(result.stdout.slice(jsonStart));
+  for (const key of ['microF1', 'macroF1', 'precision', 'recall', 'f05', 'exactMatch', 'mAP', 'perGenre', 'thresholds', 'baselines']) {
+    assert.ok(key in report, key);
+  }
+  assert.ok('prior' in report.baselines && 'random' in report.baselines);
+  assert.equal(report.split, 'test');
+  const split = JSON.parse(await readFile(`${model}/split.json`, 'utf8'));
+  assert.equal(report.rows, split.test.length);
+  const table = await runCli(['evaluate', '--model', model], { env });
+  assert.match(table.stdout, /0\.3/);
+  assert.match(table.stdout, /policy/);
+  assert.match(table.stdout, /prior/);
+});
+
+test('predict: JSON per input, errors per file, exit 1 when any input failed', async () => {
+  const bad = await dir.write('notes.jpg', 'plain text');
+  const red = set.rows.find((r) => r.genres.length === 1 && r.genres[0] === 'Action')!.path;
+  const blue = set.rows.find((r) => r.genres.length === 1 && r.genres[0] === 'Drama')!.path;
+  const result = await runCli(['predict', red, bad, blue, '--model', model, '--format', 'json', '--verbose'], { env });
+  assert.equal(result.code, 1);
+  const out = JSON.parse(result.stdout) as Array<{ input: string; genres: string[]; scores: Array<{ genre: string; score: number }>; error?: { code: string } }>;
+  assert.equal(out.length, 3);
+  assert.equal(out[0]!.input, red);
+  assert.deepEqual(out[0]!.genres, ['Action']);
+  assert.equal(out[0]!.scores.length, 3);
+  assert.ok(out[0]!.scores[0]!.score >= out[0]!.scores[1]!.score, 'scores sorted high to low');
+  assert.equal(out[1]!.error!.code, 'IMAGE_UNSUPPORTED');
+  assert.deepEqual(out[2]!.genres, ['Drama']);
+  assert.match(result.stderr, /notes\.jpg/);
+});
+
+test('predict formats: jsonl, csv with every genre, table; --output, --top-k, --threshold', async () => {
+  const paths = set.rows.slice(0, 4).map((r) => r.path);
+  const jsonl = await runCli(['predict', ...paths, '--model', model, '--format', 'jsonl'], { env });
+  assert.equal(jsonl.code, 0, jsonl.stderr);
+  assert.equal(jsonl.stdout.trim().split('\n').length, 4);
+  const csvFile = dir.file('out.csv');
+  const csv = await runCli(['predict', ...paths, '--model', model, '--format', 'csv', '--output', csvFile], { env });
+  assert.equal(csv.code, 0);
+  assert.equal(csv.stdout, '');
+  const lines = (await readFile(csvFile, 'utf8')).trim().split('\n');
+  assert.equal(lines[0], 'input,genres,error,Action,Comedy,Drama');
+  assert.equal(lines.length, 5);
+  const topOne = JSON.parse((await runCli(['predict', ...paths, '--model', model, '--threshold', '0', '--top-k', '1'], { env })).stdout);
+  assert.ok(topOne.every((p: { genres: string[] }) => p.genres.length === 1), 'threshold 0 with top-k 1 keeps exactly one');
+  const all = JSON.parse((await runCli(['predict', paths[0]!, '--model', model, '--threshold', '0'], { env })).stdout);
+  assert.equal(all[0].genres.length, 3);
+  const table = await runCli(['predict', paths[0]!, '--model', model, '--format', 'table'], { env });
+  assert.match(table.stdout, /^poster\s+genres\s+top scores/);
+});
+
+test('bad input for every model command is one clear line with the right exit code', async () => {
+  const notBundle = dir.file('data');
+  const cases: Array<[string[], number, RegExp]> = [
+    [['predict', set.rows[0]!.path, '--model', notBundle], 1, /no model bundle here \(no manifest\.json\)/],
+    [['predict', set.rows[0]!.path, '--model', model, '--format', 'xml'], 2, /Expected one of json, jsonl, csv, table for --format but received "xml"/],
+    [['predict', set.rows[0]!.path, '--model', model, '--threshold', '2'], 2, /Expected number between 0 and 1 for --threshold but received "2"/],
+    [['predict', '--model', model], 2, /give poster files/],
+    [['train', '--data', set.csv, '--images', set.images], 2, /train needs --data FILE, --images DIR and --output DIR/],
+    [['train', '--data', set.csv, '--images', set.images, '--output', dir.file('m2'), '--genres', 'Action,Western', '--backbone', rowFile], 2, /for genres but received string "Western"/],
+    [['train', '--data', dir.file('nope.csv'), '--images', set.images, '--output', dir.file('m3'), '--backbone', rowFile], 1, /nope\.csv/],
+    [['evaluate', '--model', model, '--split', 'dev'], 2, /Expected one of test, validation, all for --split but received "dev"/],
+  ];
+  const noColumns = await dir.write('no-genres.csv', 'Id,Title\ntt1,Alien\ntt2,Heat\n');
+  cases.push([['train', '--data', noColumns, '--images', set.images, '--output', dir.file('m4'), '--backbone', rowFile], 1, /cannot find the genres/]);
+  await mkdir(dir.file('broken'));
+  await writeFile(dir.file('broken/manifest.json'), '{');
+  cases.push([['predict', set.rows[0]!.path, '--model', dir.file('broken')], 1, /is not a posterscope model bundle: manifest\.json is not valid JSON/]);
+  for (const [args, code, message] of cases) {
+    const result = await runCli(args, { env });
+    assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message, args.join(' '));
+    assert.equal(result.stderr.trim().split('\n').length, 1, `${args.join(' ')} printed: ${result.stderr}`);
+  }
+});
