@@ -39,6 +39,7 @@ export class PosterscopeError extends Error {
 function describe(value: unknown): string {
   if (typeof value === 'string') return `string "${value}"`;
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return `array of length ${value.length}`;
   if (typeof value === 'object') return 'object';
   return `${typeof value} ${String(value)}`;

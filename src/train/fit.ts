@@ -73,7 +73,9 @@ export function fitHead(train: Examples, validation: Examples, genres: number, o
   const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, 1 << 20);
   const patience = checkInteger('patience', options.patience ?? 8, 1, 100_000);
   const random = new Random(options.seed ?? 0);
-  const head = GenreHead.create(options.head, inputs, genres, random);
+  const prior = new Float32Array(genres);
+  for (let i = 0; i < train.y.length; i++) prior[i % genres]! += train.y[i]! / train.rows;
+  const head = GenreHead.create(options.head, inputs, genres, random, prior);
   const parameters = head.parameters();
   const optimizer = new AdamW(parameters, parameters.map((_, i) => i % 2 === 0), {
     learningRate: options.learningRate ?? 1e-3,

@@ -85,13 +85,24 @@ export class GenreHead {
    * @example
    *   GenreHead.create({ type: 'linear' }, 1280, 25, new Random(0)).parameterCount // -> 32025
    */
-  static create(spec: HeadSpec, inputs: number, genres: number, random: Random): GenreHead {
+  static create(spec: HeadSpec, inputs: number, genres: number, random: Random, prior?: Float32Array): GenreHead {
+    let layers: DenseLayer[];
     if (spec.type === 'mlp') {
       if (!Number.isInteger(spec.hidden) || spec.hidden < 1) throw invalidParameterError('hidden', 'positive integer', spec.hidden);
       if (!(spec.dropout >= 0 && spec.dropout < 1)) throw invalidParameterError('dropout', 'number in [0, 1)', spec.dropout);
-      return new GenreHead(spec, inputs, genres, [dense(inputs, spec.hidden, random), dense(spec.hidden, genres, random)]);
+      layers = [dense(inputs, spec.hidden, random), dense(spec.hidden, genres, random)];
+    } else layers = [dense(inputs, genres, random)];
+    if (prior) {
+      // Start from the label-frequency prior: zero output weights, bias = logit(prior).
+      // Training then spends its epochs on what the poster adds, not on learning base rates.
+      const out = layers[layers.length - 1]!;
+      out.weight.fill(0);
+      for (let g = 0; g < genres; g++) {
+        const p = Math.min(Math.max(prior[g]!, 1e-4), 1 - 1e-4);
+        out.bias[g] = Math.log(p / (1 - p));
+      }
     }
-    return new GenreHead(spec, inputs, genres, [dense(inputs, genres, random)]);
+    return new GenreHead(spec, inputs, genres, layers);
   }
 
   /** Rebuilds a head from saved layers (weights are used as given). */

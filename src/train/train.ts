@@ -42,6 +42,8 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   backbone?: string | BackboneSpec;
   views?: readonly string[];
   trainViews?: readonly string[];
+  /** Also train on each prediction view's own embedding (not only their mean). Default true. */
+  viewSamples?: boolean;
   head?: HeadSpec;
   /** bce | bce-weighted | focal | asymmetric. Default bce. */
   loss?: string;
@@ -138,7 +140,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             for (let d = 0; d < mean.length; d++) mean[d]! += vector[d]! / views.length;
           }
           const extra = [
-            ...(views.length > 1 ? views.map((v) => result.vectors!.get(viewName(v))!) : []),
+            ...(views.length > 1 && (options.viewSamples ?? true) ? views.map((v) => result.vectors!.get(viewName(v))!) : []),
             ...trainViews.map((v) => result.vectors!.get(viewName(v))!),
           ];
           embedded.set(usable[result.index]![1], { mean, extra, hash: result.contentHash! });

@@ -155,6 +155,11 @@ test('prior baseline: constant prior scores, the best global threshold among pri
   assert.equal(skewed.threshold, Math.fround(0.2));
   close(skewed.microF1, 8 / 12);
   close(skewed.mAP, 0.5);
+
+  // Prior (0.25, 0.25, 0.5): threshold 0.5 (TP 2 FP 2 FN 2) and 0.25 (TP 4 FP 8) both give F1 1/2; the higher wins.
+  const tie = { labels: u8(1, 0, 0, /**/ 0, 0, 1, /**/ 0, 0, 1, /**/ 0, 1, 0), rows: 4, genres: ['A', 'B', 'C'] };
+  const tied = evaluate({ ...tie, scores: new Float32Array(12), predicted: new Uint8Array(12) }).baselines.prior;
+  assert.deepEqual([tied.threshold, tied.microF1], [0.5, 0.5]);
 });
 
 test('random baseline: threshold 0.5, deterministic for a seed', () => {
