@@ -35,5 +35,18 @@ export {
 export { EmbeddingCache, embeddingKey, type EmbeddingCacheOptions } from './embed/cache.js';
 export { embedPosters, type EmbedOptions, type EmbedSummary, type EmbeddedPoster, type PosterSource } from './embed/pipeline.js';
 
+// Data sets and splits
+export { readDataset, formatDatasetReport, type Dataset, type DatasetOptions, type DatasetRow } from './data/dataset.js';
+export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/split.js';
+
+// Models: train, evaluate, predict
+export { loadModel, DEFAULT_MODEL_PATH, type GenreModel, type Prediction, type PredictOptions, type GenreScore, type LoadModelOptions } from './model/model.js';
+export { train, DEFAULT_VIEWS, DEFAULT_TRAIN_VIEWS, type TrainOptions, type TrainResult } from './train/train.js';
+export { evaluate, type EvaluateOptions, type ModelEvaluation } from './eval/evaluate-model.js';
+export { readBundle, type BundleManifest } from './model/bundle.js';
+export { applyPolicy, tuneThresholds, type ThresholdPolicy, type TuneOptions } from './model/thresholds.js';
+export { evaluate as evaluateScores, formatReport, decide, averagePrecision, type EvaluationReport, type DecisionMetrics, type GenreMetrics, type Metric } from './eval/metrics.js';
+export type { HeadSpec } from './train/head.js';
+
 // Progress
 export { terminalProgress, silentProgress, type Progress } from './progress.js';

@@ -2,7 +2,7 @@ import { formatReport } from '../../eval/metrics.js';
 import { VIEW_SETS } from '../../image/views.js';
 import type { TuneOptions } from '../../model/thresholds.js';
 import type { HeadSpec } from '../../train/head.js';
-import { DEFAULT_TRAIN_VIEWS, DEFAULT_VIEWS, train } from '../../train/train.js';
+import { DEFAULT_TRAIN_VIEWS, DEFAULT_VIEWS, DEFAULT_WEIGHT_DECAY, train } from '../../train/train.js';
 import { type CommandDefinition, EXIT, UsageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -41,13 +41,13 @@ const command: CommandDefinition = {
       description: `Views averaged per poster at prediction time (sets: ${Object.keys(VIEW_SETS).join(', ')})`,
       defaultText: DEFAULT_VIEWS.join(','),
     },
-    'train-views': { type: 'string', valueName: 'VIEWS', description: 'Extra augmented views used as training samples', defaultText: DEFAULT_TRAIN_VIEWS.join(',') },
+    'train-views': { type: 'string', valueName: 'VIEWS', description: 'Extra augmented views used as training samples, e.g. aug-1,aug-2', defaultText: DEFAULT_TRAIN_VIEWS.join(',') || 'none' },
     head: { type: 'string', valueName: 'TYPE', description: `Head: ${HEADS.join(', ')}`, defaultText: 'linear' },
     hidden: { type: 'string', valueName: 'N', description: 'MLP hidden units', defaultText: '256' },
     dropout: { type: 'string', valueName: 'P', description: 'MLP dropout', defaultText: '0.3' },
     loss: { type: 'string', valueName: 'LOSS', description: 'bce, bce-weighted, focal, asymmetric', defaultText: 'bce' },
     'learning-rate': { type: 'string', valueName: 'LR', description: 'AdamW learning rate', defaultText: '0.001' },
-    'weight-decay': { type: 'string', valueName: 'WD', description: 'AdamW decoupled weight decay', defaultText: '0.01' },
+    'weight-decay': { type: 'string', valueName: 'WD', description: 'AdamW decoupled weight decay', defaultText: String(DEFAULT_WEIGHT_DECAY) },
     'batch-size': { type: 'string', valueName: 'N', description: 'Training batch size', defaultText: '256' },
     epochs: { type: 'string', valueName: 'N', description: 'Maximum epochs', defaultText: '200' },
     patience: { type: 'string', valueName: 'N', description: 'Epochs without a better validation loss before stopping', defaultText: '8' },

@@ -117,7 +117,7 @@ test('BAD CALL - tuneThresholds options name the parameter', () => {
     code: 'INVALID_ARGUMENT',
     message: 'Expected one of "global", "per-genre-f1", "per-genre-precision" for mode but received string "best"',
   });
-  assert.throws(tune({ mode: 'per-genre-precision' }), { subject: 'targetPrecision', message: /^Expected number in \(0, 1\] for targetPrecision but received undefined/ });
+  assert.throws(tune({ mode: 'per-genre-precision' }), { subject: 'targetPrecision', message: /^Expected number in \(0, 1\] for targetPrecision but received nothing/ });
   assert.throws(tune({ mode: 'per-genre-precision', targetPrecision: 0 }), { message: 'Expected number in (0, 1] for targetPrecision but received number 0' });
   assert.throws(tune({ mode: 'global', topK: 0 }), { message: 'Expected integer between 1 and 2 for topK but received number 0' });
   assert.throws(tune({ mode: 'global', topK: 1.5 }), { subject: 'topK' });
