@@ -3,6 +3,7 @@
  * split and never let one poster leak across splits.
  */
 import { invalidParameterError } from '../errors.js';
+import { Random } from '../random.js';
 
 export interface SplitOptions {
   /** Train, validation and test shares of the rows, summing to 1. Default [0.8, 0.1, 0.1]. */
@@ -24,17 +25,6 @@ export interface SplitResult {
 const SPLITS = 3;
 const EPSILON = 1e-9;
 
-/** mulberry32: small, fast, and the same sequence on every platform. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Rows sharing an id or a content hash, by union-find. */
 function groupRows(rows: number, ids: string[], hashes: (string | undefined)[] | undefined): number[][] {
@@ -114,7 +104,8 @@ export function stratifiedSplit(
   options: SplitOptions = {},
 ): SplitResult {
   const { fractions, seed } = checkArguments(labels, rows, genres, keys, options);
-  const random = prng(seed);
+  const rng = new Random(seed);
+  const random = () => rng.next();
   const groups = groupRows(rows, keys.ids, keys.hashes);
   for (let i = groups.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

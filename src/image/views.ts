@@ -10,6 +10,7 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { invalidParameterError } from '../errors.js';
+import { Random } from '../random.js';
 import type { Poster } from './poster.js';
 
 export type ViewSpec =
@@ -130,16 +131,10 @@ function cut(pixels: Buffer, stride: number, left: number, top: number, width: n
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) seeded from a view seed and the poster's hash. */
+/** Deterministic randomness seeded from a view seed and the poster's hash. */
 function seededRandom(seed: number, contentHash: string): () => number {
-  let state = (seed ^ Number.parseInt(contentHash.slice(0, 8) || '0', 16)) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed ^ Number.parseInt(contentHash.slice(0, 8) || '0', 16));
+  return () => random.next();
 }
 
 /** Brightness, contrast and saturation jitter, in place. */

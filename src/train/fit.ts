@@ -7,7 +7,7 @@ import { checkInteger, invalidParameterError } from '../errors.js';
 import { AdamW } from './adamw.js';
 import { GenreHead, type HeadSpec, sigmoid } from './head.js';
 import { type LossSpec, computeLoss } from './loss.js';
-import { Random } from './random.js';
+import { Random } from '../random.js';
 
 export interface Examples {
   /** [rows x inputs] features. */

@@ -7,7 +7,7 @@
  * are checked against finite differences in the tests.
  */
 import { invalidParameterError } from '../errors.js';
-import type { Random } from './random.js';
+import type { Random } from '../random.js';
 
 export type HeadSpec = { type: 'linear' } | { type: 'mlp'; hidden: number; dropout: number };
 

@@ -7,6 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
+import { crc32 } from '../../src/embed/crc32.js';
+
+/** CRC-32 as PNG chunks use it: the project's own implementation. */
+export { crc32 };
 
 /**
  * A scratch directory for one test file; `remove()` it in `after()`.
@@ -103,16 +107,6 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-/**
- * CRC-32 as used by PNG chunks (node 20's zlib has no crc32()).
- *
- * @example crc32(Buffer.from('IEND')) // -> 0xae426082
- */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** @example pngChunk('IEND', Buffer.alloc(0)) // -> <Buffer 00 00 00 00 49 45 4e 44 ae 42 60 82> */
 export function pngChunk(type: string, data: Buffer): Buffer {

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Random } from '../../src/train/random.js';
+import { Random } from '../../src/random.js';
 
 export const GENRES = ['Action', 'Comedy', 'Drama'] as const;
 const COLOURS: Record<(typeof GENRES)[number], [number, number, number]> = {

@@ -6,7 +6,7 @@ import { TensorWriter, readBundle, saveBundle } from '../../../src/model/bundle.
 import { loadModel } from '../../../src/model/model.js';
 import { predictScores } from '../../../src/train/fit.js';
 import { GenreHead } from '../../../src/train/head.js';
-import { Random } from '../../../src/train/random.js';
+import { Random } from '../../../src/random.js';
 import { fitStandardizer, standardize } from '../../../src/train/standardize.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
 import { tinyBackbone } from '../../helpers/onnx-models.js';

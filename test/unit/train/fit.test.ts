@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fitHead, predictScores } from '../../../src/train/fit.js';
-import { Random } from '../../../src/train/random.js';
+import { Random } from '../../../src/random.js';
 
 /** Two informative dimensions, one genre each, plus noise dimensions. */
 function synthetic(rows: number, seed: number) {

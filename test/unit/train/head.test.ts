@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { AdamW } from '../../../src/train/adamw.js';
 import { GenreHead, type HeadSpec } from '../../../src/train/head.js';
 import { type LossSpec, computeLoss, parseLoss, positiveWeights } from '../../../src/train/loss.js';
-import { Random } from '../../../src/train/random.js';
+import { Random } from '../../../src/random.js';
 import { fitStandardizer, standardize } from '../../../src/train/standardize.js';
 
 const rows = 3;
