@@ -221,6 +221,17 @@ function fsError(source: string, error: unknown): PosterscopeError | undefined {
 }
 
 /**
+ * True when the bytes start like an image posterscope reads: magic bytes
+ * only, nothing decoded (what a server checks before queueing work).
+ *
+ * @example
+ *   looksLikePoster(Buffer.from('<html>')) // -> false
+ */
+export function looksLikePoster(bytes: Buffer): boolean {
+  return bytes.length > 0 && sniffFormat(bytes).kind === 'accepted';
+}
+
+/**
  * Reads a poster file and hashes it, refusing missing, directory, empty and
  * oversized files before reading their content.
  *
