@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'DOWNLOAD_FAILED'
   | 'OFFLINE'
   | 'DATA_INVALID'
-  | 'CACHE_CORRUPT';
+  | 'CACHE_CORRUPT'
+  | 'SERVER_BUSY'
+  | 'TIMEOUT';
 
 export class PosterscopeError extends Error {
   readonly code: ErrorCode;

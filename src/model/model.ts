@@ -63,6 +63,8 @@ export interface GenreModel {
   readonly backbone: Backbone;
   /** Scores [rows x genres] for mean view embeddings [rows x dim]. */
   score(embeddings: Float32Array, rows: number): Float32Array;
+  /** Genres chosen from a prediction's scores under the bundle's policy, or one overridden per call. */
+  decide(scores: readonly GenreScore[], options?: Pick<PredictOptions, 'threshold' | 'topK' | 'atLeastOne'>): string[];
   predict(input: PosterSource, options?: PredictOptions): Promise<Prediction>;
   predict(inputs: readonly PosterSource[], options?: PredictOptions): Promise<Prediction[]>;
   release(): Promise<void>;
@@ -155,12 +157,21 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     return results;
   }
 
+  const column = new Map(genres.map((g, i) => [g, i]));
+  const decide = (scores: readonly GenreScore[], options: Pick<PredictOptions, 'threshold' | 'topK' | 'atLeastOne'> = {}) => {
+    const row = new Float32Array(genres.length);
+    for (const { genre, score } of scores) row[column.get(genre)!] = score;
+    const chosen = applyPolicy(row, 1, genres.length, policyFor(manifest, options));
+    return [...scores].sort((a, b) => b.score - a.score).filter((s) => chosen[column.get(s.genre)!] === 1).map((s) => s.genre);
+  };
+
   return {
     path,
     manifest,
     genres,
     backbone,
     score,
+    decide,
     predict: (async (input: PosterSource | readonly PosterSource[], options?: PredictOptions) => {
       if (Array.isArray(input)) return predictMany(input, options);
       return (await predictMany([input as PosterSource], options))[0]!;

@@ -17,6 +17,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Score a bundle on its test split or any labelled file, beside baselines',
     load: async () => (await import('./evaluate.js')).default,
   },
+  serve: {
+    summary: 'Serve the model as a JSON API and a web page',
+    load: async () => (await import('./serve.js')).default,
+  },
   embed: {
     summary: 'Embed posters with a backbone into the on-disk cache',
     load: async () => (await import('./embed.js')).default,

@@ -1,0 +1,269 @@
+/**
+ * `createServer`: the JSON API and the web page over one loaded model.
+ *
+ *   POST /v1/predict         one poster: multipart field `image`, or the raw body with an image content type
+ *   POST /v1/predict/batch   several posters (multipart), one result each, failures per item
+ *   GET  /v1/model           genres, backbone, views, thresholds, metrics, version
+ *   GET  /healthz            liveness and queue depth
+ *   GET  /openapi.json       generated from the route schemas below
+ *   GET  /                   the web page (web/), no external resources
+ *
+ * Errors are `{ "error": { "code", "message" } }` with 400 malformed, 413 too
+ * large, 415 not an image (magic bytes, never the name or content type), 422
+ * undecodable or over the pixel limit, 503 busy, 504 timed out. The server
+ * never fetches URLs on a caller's behalf.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { PosterscopeError } from '../errors.js';
+import { looksLikePoster } from '../image/poster.js';
+import { parseViews, viewName } from '../image/views.js';
+import type { GenreModel, Prediction } from '../model/model.js';
+import { PredictionQueue, type QueueOptions } from './queue.js';
+
+const VERSION = '0.1.0';
+const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+const WEB_FILES: Record<string, string> = {
+  '/': 'index.html',
+  '/app.js': 'app.js',
+  '/style.css': 'style.css',
+};
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+
+export interface ServerOptions extends QueueOptions {
+  model: GenreModel;
+  /** Largest upload accepted, bytes. Default 10 MB. */
+  maxBytes?: number;
+  /** Most files in one batch request. Default 64. */
+  maxFiles?: number;
+  /** Log requests (pino, as fastify does) to stdout. Default false. */
+  logger?: boolean;
+}
+
+const STATUS: Record<string, number> = {
+  INVALID_ARGUMENT: 400,
+  IMAGE_EMPTY: 422,
+  IMAGE_UNSUPPORTED: 415,
+  IMAGE_CORRUPT: 422,
+  IMAGE_TOO_LARGE: 422,
+  SERVER_BUSY: 503,
+  TIMEOUT: 504,
+};
+
+const errorSchema = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+} as const;
+
+const predictionSchema = {
+  type: 'object',
+  properties: {
+    input: { type: 'string' },
+    genres: { type: 'array', items: { type: 'string' } },
+    scores: {
+      type: 'array',
+      items: { type: 'object', properties: { genre: { type: 'string' }, score: { type: 'number' } }, required: ['genre', 'score'] },
+    },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+  },
+  required: ['input', 'genres', 'scores'],
+} as const;
+
+const querySchema = {
+  type: 'object',
+  properties: {
+    threshold: { type: 'number', minimum: 0, maximum: 1, description: 'One global threshold instead of the model\'s policy' },
+    topK: { type: 'integer', minimum: 1, description: 'At most K genres' },
+    tta: { type: 'string', description: 'Comma-separated views or view sets averaged per poster (e.g. single, tiles)' },
+  },
+  additionalProperties: false,
+} as const;
+
+interface PredictQuery {
+  threshold?: number;
+  topK?: number;
+  tta?: string;
+}
+
+function fail(code: string, message: string): PosterscopeError {
+  return new PosterscopeError(code as PosterscopeError['code'], message);
+}
+
+/**
+ * @example
+ *   const app = await createServer({ model: await loadModel() });
+ *   await app.listen({ host: '127.0.0.1', port: 7860 });
+ */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { model } = options;
+  const maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
+  const queue = new PredictionQueue(model, options);
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: maxBytes, return503OnClosing: true });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'posterscope', version: VERSION, description: 'Movie genres from posters.' },
+    },
+  });
+  // Bodies are bytes whatever their declared type: the magic bytes decide (415 if not an image).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+  await app.register(multipart, { limits: { fileSize: maxBytes, files: options.maxFiles ?? 64, fields: 16 } });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
+    let status = 500;
+    let code = 'INTERNAL';
+    let message = error.message.split('\n')[0] ?? 'error';
+    if (error instanceof PosterscopeError) {
+      status = STATUS[error.code] ?? 500;
+      code = error.code;
+    } else if (error.validation) {
+      status = 400;
+      code = 'INVALID_ARGUMENT';
+    } else if (error.code === 'FST_REQ_FILE_TOO_LARGE' || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) {
+      status = 413;
+      code = 'TOO_LARGE';
+      message = `upload larger than ${maxBytes} bytes`;
+    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || error.statusCode === 415) {
+      status = 415;
+      code = 'UNSUPPORTED_MEDIA_TYPE';
+      message = 'send the poster as multipart/form-data field "image" or as a raw image body';
+    } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode;
+      code = 'BAD_REQUEST';
+    }
+    if (status >= 500 && code === 'INTERNAL') app.log.error(error);
+    void reply.status(status).send({ error: { code, message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  const viewsOf = (query: PredictQuery): string[] | undefined => {
+    if (!query.tta) return undefined;
+    try {
+      return parseViews(query.tta).map(viewName);
+    } catch (error) {
+      throw fail('INVALID_ARGUMENT', (error as Error).message);
+    }
+  };
+  const finish = (prediction: Prediction, query: PredictQuery): Prediction => {
+    if (prediction.error || (query.threshold === undefined && query.topK === undefined)) return prediction;
+    const topK = query.topK === undefined ? undefined : Math.min(query.topK, model.genres.length);
+    return { ...prediction, genres: model.decide(prediction.scores, { ...(query.threshold !== undefined ? { threshold: query.threshold } : {}), ...(topK ? { topK } : {}) }) };
+  };
+
+  /** The uploaded files of a request: multipart parts, or the raw body. */
+  async function uploads(request: FastifyRequest, single: boolean): Promise<Array<{ source: string; bytes: Buffer }>> {
+    if (request.isMultipart()) {
+      const files: Array<{ source: string; bytes: Buffer }> = [];
+      for await (const part of request.parts()) {
+        if (part.type !== 'file') continue;
+        if (single && part.fieldname !== 'image') {
+          await part.toBuffer();
+          continue;
+        }
+        files.push({ source: part.filename || part.fieldname, bytes: await part.toBuffer() });
+      }
+      return files;
+    }
+    if (Buffer.isBuffer(request.body) && request.body.length > 0) return [{ source: 'upload', bytes: request.body }];
+    throw fail('INVALID_ARGUMENT', single ? 'expected a multipart field "image" or a raw image body' : 'expected multipart/form-data with image files');
+  }
+
+  app.post<{ Querystring: PredictQuery }>(
+    '/v1/predict',
+    {
+      schema: {
+        summary: 'Genres of one poster',
+        description: 'multipart/form-data field `image`, or the raw image as the body with an image/* content type.',
+        querystring: querySchema,
+        response: { 200: predictionSchema, '4xx': errorSchema, '5xx': errorSchema },
+      },
+    },
+    async (request) => {
+      const views = viewsOf(request.query);
+      const [file] = await uploads(request, true);
+      if (!file) throw fail('INVALID_ARGUMENT', 'no poster in the request (multipart field "image")');
+      if (file.bytes.length === 0) throw fail('IMAGE_EMPTY', `${file.source}: empty upload`);
+      if (!looksLikePoster(file.bytes)) throw fail('IMAGE_UNSUPPORTED', `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)`);
+      const [prediction] = await queue.submit([file], views);
+      if (prediction!.error) throw fail(prediction!.error.code, prediction!.error.message);
+      return finish(prediction!, request.query);
+    },
+  );
+
+  app.post<{ Querystring: PredictQuery }>(
+    '/v1/predict/batch',
+    {
+      schema: {
+        summary: 'Genres of several posters',
+        description: 'multipart/form-data with any number of image files; the result array follows their order, and a file that cannot be read gets its own `error`.',
+        querystring: querySchema,
+        response: { 200: { type: 'array', items: predictionSchema }, '4xx': errorSchema, '5xx': errorSchema },
+      },
+    },
+    async (request) => {
+      const views = viewsOf(request.query);
+      if (!request.isMultipart()) throw fail('INVALID_ARGUMENT', 'expected multipart/form-data with image files');
+      const files = await uploads(request, false);
+      if (files.length === 0) throw fail('INVALID_ARGUMENT', 'no files in the request');
+      const results: Prediction[] = files.map((f) => ({ input: f.source, genres: [], scores: [] }));
+      const readable = files.flatMap((file, i) => {
+        if (file.bytes.length > 0 && looksLikePoster(file.bytes)) return [i];
+        results[i]!.error =
+          file.bytes.length === 0
+            ? { code: 'IMAGE_EMPTY', message: `${file.source}: empty upload` }
+            : { code: 'IMAGE_UNSUPPORTED', message: `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)` };
+        return [];
+      });
+      if (readable.length > 0) {
+        const predictions = await queue.submit(readable.map((i) => files[i]!), views);
+        readable.forEach((i, k) => (results[i] = finish(predictions[k]!, request.query)));
+      }
+      return results;
+    },
+  );
+
+  app.get('/v1/model', { schema: { summary: 'The loaded model' } }, async () => {
+    const { manifest } = model;
+    return {
+      version: VERSION,
+      createdAt: manifest.createdAt,
+      genres: model.genres,
+      views: manifest.views,
+      thresholds: manifest.thresholds,
+      backbone: { id: manifest.backbone.id, sha256: manifest.backbone.sha256 },
+      metrics: manifest.metrics ?? {},
+    };
+  });
+
+  app.get('/healthz', { schema: { summary: 'Liveness and queue depth' } }, async () => ({
+    status: 'ok',
+    queued: queue.waiting,
+    batches: queue.stats.batches,
+    posters: queue.stats.posters,
+  }));
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  for (const [route, file] of Object.entries(WEB_FILES)) {
+    app.get(route, { schema: { hide: true } }, async (_request, reply: FastifyReply) => {
+      const body = await readFile(`${WEB_DIR}${file}`);
+      return reply.type(CONTENT_TYPES[file.split('.').pop()!]!).header('cache-control', 'no-cache').send(body);
+    });
+  }
+
+  // Finish queued work before the process lets go of the model.
+  app.addHook('onClose', async () => {
+    await queue.drain();
+  });
+  return app;
+}
