@@ -36,8 +36,7 @@ test('no command prints usage and exits 2; --help lists commands and exits 0', a
 test('a mistyped command gets one line with "did you mean" and exit 2', async () => {
   const result = await runCli(['embdd', 'x.jpg']);
   assert.equal(result.code, 2);
-  assert.equal(result.stderr.split('
-').length, 2, 'one line');
+  assert.equal(result.stderr.split('\n').length, 2, 'one line');
   assert.match(result.stderr, /^posterscope: unknown command "embdd"\. Did you mean "embed"\? Commands: predict, train, evaluate, serve, embed, backbones/);
 });
 
