@@ -37,7 +37,7 @@ test('a mistyped command gets one line with "did you mean" and exit 2', async ()
   const result = await runCli(['embdd', 'x.jpg']);
   assert.equal(result.code, 2);
   assert.equal(result.stderr.split('\n').length, 2, 'one line');
-  assert.match(result.stderr, /^posterscope: unknown command "embdd"\. Did you mean "embed"\? Commands: predict, train, evaluate, serve, embed, backbones/);
+  assert.match(result.stderr, /^posterscope: unknown command "embdd"\. Did you mean "embed"\? Commands: predict, train, evaluate, serve, embed, backbones\b/);
 });
 
 test('an unknown option is one line naming it, exit 2', async () => {
