@@ -48,5 +48,14 @@ export { applyPolicy, tuneThresholds, type ThresholdPolicy, type TuneOptions } f
 export { evaluate as evaluateScores, formatReport, decide, averagePrecision, type EvaluationReport, type DecisionMetrics, type GenreMetrics, type Metric } from './eval/metrics.js';
 export type { HeadSpec } from './train/head.js';
 
+// Data pipeline: audit, fetch, perceptual hashes
+export { auditDataset, formatAudit, failedConditions, readSplits, AUDIT_CONDITIONS, type AuditOptions, type AuditReport, type AuditCondition } from './data/audit.js';
+export { fetchPosters, writeFetchFailures, type FetchOptions, type FetchReport, type FetchFailure } from './data/fetch.js';
+export { perceptualHash, hammingDistance, nearPairs } from './data/phash.js';
+
+// Serving
+export { createServer, type ServerOptions } from './serve/server.js';
+export { PredictionQueue, type QueueOptions } from './serve/queue.js';
+
 // Progress
 export { terminalProgress, silentProgress, type Progress } from './progress.js';

@@ -29,4 +29,12 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'List the backbones posterscope knows and where their files are',
     load: async () => (await import('./backbones.js')).default,
   },
+  fetch: {
+    summary: 'Download the posters a CSV lists by URL (resumable, validated, with a failures report)',
+    load: async () => (await import('./fetch.js')).default,
+  },
+  audit: {
+    summary: 'Check a labelled data set before training: bad, missing, duplicate and leaking posters',
+    load: async () => (await import('./audit.js')).default,
+  },
 };
