@@ -85,17 +85,31 @@ for (const [connections, amount] of [[1, 100 * scale], [8, 800 * scale], [32, 80
   served += r.requests;
   rows.push(r);
 }
-const soak = await load(8, Math.max(0, 5000 * scale - served));
-served += soak.requests;
+// The soak runs in chunks so RSS can be seen levelling off (allocator growth) or climbing (a leak).
+const samples: string[] = [`${served}: ${(await rssMB()).toFixed(0)} MB`];
+const soak = { connections: 8, requests: 0, errors: 0, rate: 0, p50: 0, p99: 0 };
+let soakSeconds = 0;
+while (served < 5000 * scale) {
+  const chunk = await load(8, Math.min(1000 * scale, 5000 * scale - served));
+  served += chunk.requests;
+  soakSeconds += chunk.requests / chunk.rate;
+  soak.requests += chunk.requests;
+  soak.errors += chunk.errors;
+  soak.p50 = Math.max(soak.p50, chunk.p50);
+  soak.p99 = Math.max(soak.p99, chunk.p99);
+  samples.push(`${served}: ${(await rssMB()).toFixed(0)} MB`);
+}
+soak.rate = soak.requests / soakSeconds;
 const rssAfter = await rssMB();
 server.kill('SIGTERM');
 await new Promise((r) => server.once('exit', r));
 
 console.log(`model-only: ${modelOnly.toFixed(0)} backbone passes/s (batch 16); default views: ${passesPerPoster.toFixed(1)} passes per poster`);
 console.log('concurrency  requests  errors  posters/s  passes/s  x model-only  p50 ms  p99 ms');
-for (const r of [...rows, { ...soak, connections: 8 }]) {
+for (const r of [...rows, soak]) {
   console.log(
     `${String(r.connections).padStart(11)}  ${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${r.rate.toFixed(1).padStart(9)}  ${(r.rate * passesPerPoster).toFixed(0).padStart(8)}  ${((r.rate * passesPerPoster) / modelOnly).toFixed(2).padStart(12)}  ${String(r.p50).padStart(6)}  ${String(r.p99).padStart(6)}`,
   );
 }
 console.log(`server RSS: ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after ${served} requests (+${(rssAfter - rssBefore).toFixed(0)} MB)`);
+console.log(`server RSS by requests served: ${samples.join(', ')}`);

@@ -83,6 +83,11 @@ const FORMATS: Readonly<Record<AcceptedFormat, FormatFacts>> = {
   avif: { label: 'AVIF', sharpFormat: 'heif' },
 };
 
+// libvips' operation cache (up to 50 MB by default) only helps when the same
+// image is processed twice; posterscope never does that, and in a long-running
+// server the cache shows up as resident memory that does not come back.
+sharp.cache(false);
+
 // Decided once from the installed libvips build, so a sharp without (say) AVIF
 // reports AVIF as unsupported instead of failing later as "corrupt".
 const READABLE = new Set<AcceptedFormat>(
