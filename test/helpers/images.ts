@@ -97,16 +97,6 @@ export async function animatedGif(width: number, height: number, frames: Rgb[]):
   return sharp(pngs, { join: { animated: true } }).gif().toBuffer();
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
 
 /** @example pngChunk('IEND', Buffer.alloc(0)) // -> <Buffer 00 00 00 00 49 45 4e 44 ae 42 60 82> */
 export function pngChunk(type: string, data: Buffer): Buffer {

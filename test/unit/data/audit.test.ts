@@ -3,10 +3,10 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { type AuditReport, auditDataset, failedConditions, formatAudit, readSplits } from '../../../src/data/audit.js';
-import { PosterscopeError } from '../../../src/errors.js';
 import type { Progress } from '../../../src/progress.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
 import { scene } from '../../helpers/scenes.js';
+import { isError } from '../../helpers/errors.js';
 
 let dir: TempDir;
 let images: string;
@@ -31,14 +31,6 @@ const ROWS = [
   ['p3', 'Comedy'],
 ];
 
-function isError(code: string, subject?: string) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof PosterscopeError, String(error));
-    assert.equal(error.code, code, error.message);
-    if (subject !== undefined) assert.equal(error.subject, subject);
-    return true;
-  };
-}
 
 before(async () => {
   dir = await makeTempDir('posterscope-audit-');

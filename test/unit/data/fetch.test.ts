@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { type FetchedPoster, type FetchOptions, type FetchReport, fetchPosters, writeFetchFailures } from '../../../src/data/fetch.js';
-import { PosterscopeError } from '../../../src/errors.js';
 import { decodePoster } from '../../../src/image/poster.js';
 import { sendBody, sendHalfThenCut, startTestServer, type TestServer } from '../../helpers/http-server.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
 import { scene } from '../../helpers/scenes.js';
+import { isError } from '../../helpers/errors.js';
 
 let dir: TempDir;
 let server: TestServer;
@@ -19,14 +19,6 @@ const FAST = { retries: 1, retryDelayMs: 1, timeoutMs: 400, concurrency: 3 } sat
 const GOOD_PATHS: Record<string, string> = { a: '/a.jpg', b: '/b.png', c: '/c', flaky: '/flaky.jpg', 'cut-once': '/cut-once.jpg', moved: '/moved', slowish: '/slowish.jpg' };
 const GOOD = Object.keys(GOOD_PATHS);
 
-function isError(code: string, subject?: string) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof PosterscopeError, String(error));
-    assert.equal(error.code, code, error.message);
-    if (subject !== undefined) assert.equal(error.subject, subject);
-    return true;
-  };
-}
 
 /** Runs fetchPosters on `csv` by default; `byId` holds each id's first row, `byLine` every row. */
 async function run(out: string, options: Partial<FetchOptions> = {}) {

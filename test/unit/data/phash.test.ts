@@ -6,17 +6,10 @@ import { PosterscopeError } from '../../../src/errors.js';
 import { decodePoster } from '../../../src/image/poster.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
 import { scene } from '../../helpers/scenes.js';
+import { isError } from '../../helpers/errors.js';
 
 const SEEDS = [1, 2, 3, 4, 5, 6];
 
-function isError(code: string, subject?: string) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof PosterscopeError, String(error));
-    assert.equal(error.code, code, error.message);
-    if (subject !== undefined) assert.equal(error.subject, subject);
-    return true;
-  };
-}
 
 describe('perceptualHash', () => {
   let dir: TempDir;
