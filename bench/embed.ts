@@ -17,6 +17,7 @@ import { collectImageFiles } from '../src/data/files.js';
 import { EmbeddingCache } from '../src/embed/cache.js';
 import { embedPosters } from '../src/embed/pipeline.js';
 import { parseViews } from '../src/image/views.js';
+import { measureModelOnly } from './model-only.js';
 
 const shared = resolve(process.env.POSTERSCOPE_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'));
 const limit = Number(process.env.BENCH_LIMIT ?? Infinity);
@@ -34,17 +35,7 @@ function rss(): number {
 // Model only: preprocessed batches of 16, after a warm-up. The machine's speed
 // drifts (shared cores), so it is measured before, between and after the
 // end-to-end runs, and each ratio uses the mean of the windows around it.
-let batch: Float32Array = new Float32Array(batchSize * backbone.cropSize).map((_, i) => Math.sin(i) * 2);
-for (let i = 0; i < 5; i++) ({ batch } = await backbone.run(batch, batchSize));
-async function modelOnly(seconds: number): Promise<number> {
-  const started = performance.now();
-  let passes = 0;
-  while (performance.now() - started < seconds * 1000) {
-    ({ batch } = await backbone.run(batch, batchSize));
-    passes += batchSize;
-  }
-  return passes / ((performance.now() - started) / 1000);
-}
+const modelOnly = (seconds: number) => measureModelOnly(backbone, seconds, batchSize);
 
 const rows: string[][] = [['phase', 'posters', 'passes', 'seconds', 'passes/s', 'x model-only']];
 const windows: number[] = [await modelOnly(8)];

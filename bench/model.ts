@@ -19,6 +19,7 @@ import { loadBackbone } from '../src/backbone/backbone.js';
 import { DEFAULT_MODEL_PATH, loadModel } from '../src/model/model.js';
 import { readBundle } from '../src/model/bundle.js';
 import { train } from '../src/train/train.js';
+import { measureModelOnly } from './model-only.js';
 
 const root = join(import.meta.dirname, '..');
 const shared = resolve(process.env.POSTERSCOPE_SHARED ?? join(root, '..', 'shared'));
@@ -71,19 +72,11 @@ rows.push(['cold predict, 1 poster, process start to exit (s, median of 5)', tim
 
 // 3. Throughput over the unlabeled posters, nothing cached.
 const backbone = await loadBackbone(manifest.backbone.spec, { mirrors, cacheDir, offline: true });
-let batch: Float32Array = new Float32Array(16 * backbone.cropSize).map((_, i) => Math.sin(i));
-for (let i = 0; i < 5; i++) ({ batch } = await backbone.run(batch, 16));
-let started = performance.now();
-let passes = 0;
-while (performance.now() - started < 8000) {
-  ({ batch } = await backbone.run(batch, 16));
-  passes += 16;
-}
-const modelOnly = passes / ((performance.now() - started) / 1000);
+const modelOnly = await measureModelOnly(backbone, 8);
 await backbone.release();
 const files = (await readdir(join(posters, 'unlabeled'))).map((f) => join(posters, 'unlabeled', f));
 const model = await loadModel(DEFAULT_MODEL_PATH, { mirrors, cacheDir, offline: true });
-started = performance.now();
+const started = performance.now();
 let predictPasses = 0;
 const predictions = await model.predict(files, { cache: false, onSummary: (s) => (predictPasses = s.passes) });
 const seconds = (performance.now() - started) / 1000;

@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { loadBackbone } from '../src/backbone/backbone.js';
 import { DEFAULT_MODEL_PATH, loadModel } from '../src/model/model.js';
+import { measureModelOnly } from './model-only.js';
 
 const root = join(import.meta.dirname, '..');
 const shared = resolve(process.env.POSTERSCOPE_SHARED ?? join(root, '..', 'shared'));
@@ -37,15 +38,7 @@ await model.release();
 
 // Model-only throughput on preprocessed batches, for the ratio.
 const backbone = await loadBackbone('mobilenetv2', { mirrors: [mirror], cacheDir, offline: true });
-let batch: Float32Array = new Float32Array(16 * backbone.cropSize).map((_, i) => Math.sin(i));
-for (let i = 0; i < 5; i++) ({ batch } = await backbone.run(batch, 16));
-let started = performance.now();
-let count = 0;
-while (performance.now() - started < 8000) {
-  ({ batch } = await backbone.run(batch, 16));
-  count += 16;
-}
-const modelOnly = count / ((performance.now() - started) / 1000);
+const modelOnly = await measureModelOnly(backbone, 8);
 await backbone.release();
 
 const server = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--max-queue', '1024'], {
