@@ -4,6 +4,7 @@
  */
 import { delimiter } from 'node:path';
 import { checkInteger } from '../errors.js';
+import type { CleanSettings } from '../clean/clean.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
 import { defaultCacheDir } from '../models/resolve.js';
@@ -126,4 +127,44 @@ export function numberOption(context: CommandContext, name: string, min: number,
     throw new UsageError(`Expected number between ${min} and ${max} for --${name} but received "${text}"`);
   }
   return value;
+}
+
+export const cleanOptions = {
+  'detect-side': { type: 'string', valueName: 'PX', description: 'Text detection: scale the poster\'s shorter side to PX (at most 2x enlarged)', defaultText: '640' },
+  'box-threshold': { type: 'string', valueName: 'P', description: 'Text detection: minimum mean text probability of a box', defaultText: '0.6' },
+  dilate: { type: 'string', valueName: 'PX', description: 'Pixels added around each text box before in-painting', defaultText: '2' },
+  'inpaint-radius': { type: 'string', valueName: 'PX', description: 'In-painting neighbourhood radius', defaultText: '5' },
+  'detector-file': { type: 'string', valueName: 'FILE', description: 'Use this ONNX file for the text detector (its checksum is still verified)' },
+} satisfies Record<string, OptionDefinition>;
+
+/** Clean settings given on the command line (only those given, so a bundle's own settings fill the rest). */
+export function cleanSettingsOf(context: CommandContext): CleanSettings {
+  const side = stringOption(context, 'detect-side');
+  const dilate = stringOption(context, 'dilate');
+  const radius = stringOption(context, 'inpaint-radius');
+  const boxThreshold = numberOption(context, 'box-threshold', 0.01, 0.99);
+  return {
+    ...(side !== undefined ? { detectSide: integerOption(context, 'detect-side', 640, 32, 4096) } : {}),
+    ...(boxThreshold !== undefined ? { boxThreshold } : {}),
+    ...(dilate !== undefined ? { dilate: integerOption(context, 'dilate', 2, 0, 100) } : {}),
+    ...(radius !== undefined ? { radius: integerOption(context, 'inpaint-radius', 5, 1, 50) } : {}),
+  };
+}
+
+/** Where the detector file comes from: like a backbone's, but --detector-file instead of --backbone-file. */
+export function detectorLoadOptions(context: CommandContext, progress: Progress): LoadBackboneOptions {
+  const { path: _path, ...options } = backboneLoadOptions(context, progress);
+  const file = stringOption(context, 'detector-file');
+  return { ...options, ...(file ? { path: file } : {}) };
+}
+
+/** `clean` and `detectorPath` library options from --clean, the clean settings and --detector-file; settings alone imply --clean. */
+export function cleanOf(context: CommandContext): { clean?: boolean | CleanSettings; detectorPath?: string } {
+  const settings = cleanSettingsOf(context);
+  const detectorPath = stringOption(context, 'detector-file');
+  const wanted = context.values.clean === true || Object.keys(settings).length > 0;
+  return {
+    ...(wanted ? { clean: Object.keys(settings).length > 0 ? settings : true } : {}),
+    ...(detectorPath ? { detectorPath } : {}),
+  };
 }

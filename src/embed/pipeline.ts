@@ -12,6 +12,7 @@ import { PosterscopeError } from '../errors.js';
 import { type DecodeOptions, decodePoster, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
+import type { PosterCleaner } from '../clean/clean.js';
 import { type EmbeddingCache, embeddingKey } from './cache.js';
 
 export type PosterSource = string | { source: string; bytes: Buffer };
@@ -26,6 +27,11 @@ export interface EmbedOptions {
   /** Posters read and decoded ahead of inference. Default 8. */
   prefetch?: number;
   decode?: DecodeOptions;
+  /**
+   * Remove text from each poster before its views are rendered. Its vectors
+   * are cached under `<cleaner id>/<view>`, apart from the original poster's.
+   */
+  clean?: Pick<PosterCleaner, 'id' | 'clean'>;
   progress?: Progress;
   /** Hand each poster's vectors to `onPoster` (read from the cache when cached). Default false. */
   keepVectors?: boolean;
@@ -60,7 +66,7 @@ interface Job {
   index: number;
   source: string;
   contentHash: string;
-  views: Array<{ name: string; remaining: number; crops: number; sum: Float32Array }>;
+  views: Array<{ name: string; key: Buffer; remaining: number; crops: number; sum: Float32Array }>;
   viewsLeft: number;
   vectors: Map<string, Float32Array> | undefined;
 }
@@ -90,6 +96,8 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   const prefetch = options.prefetch ?? 8;
   const progress = options.progress ?? silentProgress;
   const names = options.views.map(viewName);
+  const cleaner = options.clean;
+  const cacheNames = cleaner ? names.map((name) => `${cleaner.id}/${name}`) : names;
   const started = performance.now();
   const summary: EmbedSummary = { posters: sources.length, embedded: 0, fromCache: 0, failed: 0, passes: 0, seconds: 0 };
 
@@ -119,20 +127,21 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       const file = typeof input === 'string' ? await readPosterFile(input, options.decode) : undefined;
       const bytes = file?.bytes ?? (input as { bytes: Buffer }).bytes;
       const hash = file?.contentHash ?? createHash('sha256').update(bytes).digest('hex');
-      const keys = names.map((name) => embeddingKey(hash, name));
+      const keys = cacheNames.map((name) => embeddingKey(hash, name));
       const missing = cache ? names.flatMap((_, i) => (cache.has(keys[i]!) ? [] : [i])) : names.map((_, i) => i);
       if (missing.length === 0) {
         const vectors = options.keepVectors ? new Map(names.map((n, i) => [n, cache!.get(keys[i]!)!])) : undefined;
         finish({ index, source, contentHash: hash, cached: true, ...(vectors ? { vectors } : {}) });
         return;
       }
-      const poster = await decodePoster({ bytes, source }, options.decode);
+      const decoded = await decodePoster({ bytes, source }, options.decode);
+      const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
       const rendered = await Promise.all(missing.map((v) => renderView(poster, options.views[v]!, backbone.viewInput)));
       const job: Job = {
         index,
         source,
         contentHash: hash,
-        views: names.map((name) => ({ name, remaining: 0, crops: 0, sum: new Float32Array(0) })),
+        views: names.map((name, v) => ({ name, key: keys[v]!, remaining: 0, crops: 0, sum: new Float32Array(0) })),
         viewsLeft: missing.length,
         vectors: options.keepVectors ? new Map() : undefined,
       };
@@ -141,7 +150,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       }
       missing.forEach((v, r) => {
         const crops = rendered[r]!;
-        job.views[v] = { name: names[v]!, remaining: crops.length, crops: crops.length, sum: new Float32Array(backbone.dim) };
+        job.views[v] = { name: names[v]!, key: keys[v]!, remaining: crops.length, crops: crops.length, sum: new Float32Array(backbone.dim) };
         for (const crop of crops) queue.push({ job, view: v, crop });
       });
       notify();
@@ -166,7 +175,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   const complete = (job: Job, view: number) => {
     const state = job.views[view]!;
     for (let d = 0; d < state.sum.length; d++) state.sum[d]! /= state.crops;
-    cache?.put(embeddingKey(job.contentHash, state.name), state.sum);
+    cache?.put(state.key, state.sum);
     job.vectors?.set(state.name, state.sum);
     if (--job.viewsLeft === 0) {
       finish({ index: job.index, source: job.source, contentHash: job.contentHash, cached: false, ...(job.vectors ? { vectors: job.vectors } : {}) });

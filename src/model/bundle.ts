@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackboneSpec } from '../backbone/registry.js';
+import type { CleanRecord } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
 import type { HeadSpec } from '../train/head.js';
 import type { ThresholdPolicy } from './thresholds.js';
@@ -34,6 +35,8 @@ export interface BundleManifest {
   backbone: { id: string; sha256: string; spec: BackboneSpec };
   /** Views whose embeddings are averaged to score a poster (test-time augmentation). */
   views: string[];
+  /** Text removed from posters before embedding (absent: posters used as they are). */
+  clean?: CleanRecord;
   genres: string[];
   standardize: { mean: TensorRef; scale: TensorRef };
   head: { spec: HeadSpec; layers: Array<{ inputs: number; outputs: number; weight: TensorRef; bias: TensorRef }> };

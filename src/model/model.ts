@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Backbone, type LoadBackboneOptions, loadBackbone } from '../backbone/backbone.js';
+import { type CleanSettings, type PosterCleaner, detectorOptions, loadCleaner } from '../clean/clean.js';
 import { EmbeddingCache } from '../embed/cache.js';
 import { type EmbedSummary, type PosterSource, embedPosters } from '../embed/pipeline.js';
 import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
@@ -61,6 +62,8 @@ export interface GenreModel {
   readonly manifest: BundleManifest;
   readonly genres: readonly string[];
   readonly backbone: Backbone;
+  /** Removes text from posters before embedding, when the bundle (or loadModel's options) asks for it. */
+  readonly cleaner?: PosterCleaner;
   /** Scores [rows x genres] for mean view embeddings [rows x dim]. */
   score(embeddings: Float32Array, rows: number): Float32Array;
   /** Genres chosen from a prediction's scores under the bundle's policy, or one overridden per call. */
@@ -70,7 +73,16 @@ export interface GenreModel {
   release(): Promise<void>;
 }
 
-export interface LoadModelOptions extends LoadBackboneOptions {}
+export interface LoadModelOptions extends LoadBackboneOptions {
+  /**
+   * Text removal before embedding. Default: what the bundle was trained
+   * with. `true` cleans even if it was not (with the bundle's settings or the
+   * defaults), settings override the bundle's, `false` never cleans.
+   */
+  clean?: boolean | CleanSettings;
+  /** An explicit path to the text detector's ONNX file (checksum still verified). */
+  detectorPath?: string;
+}
 
 function policyFor(manifest: BundleManifest, options: PredictOptions): ThresholdPolicy {
   const policy: ThresholdPolicy = { ...manifest.thresholds };
@@ -109,6 +121,20 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
   if (head.inputs !== backbone.dim) {
     throw new PosterscopeError('MODEL_INVALID', `${path}: head expects ${head.inputs}-d embeddings, backbone gives ${backbone.dim}`);
   }
+  let cleaner: PosterCleaner | undefined;
+  if (options.clean !== false && (manifest.clean || options.clean)) {
+    const settings = { ...manifest.clean?.settings, ...(typeof options.clean === 'object' ? options.clean : {}) };
+    try {
+      cleaner = await loadCleaner(settings, detectorOptions(options, options.detectorPath));
+    } catch (error) {
+      await backbone.release();
+      throw error;
+    }
+    if (manifest.clean && cleaner.detector.sha256 !== manifest.clean.sha256) {
+      await Promise.all([cleaner.release(), backbone.release()]);
+      throw new PosterscopeError('MODEL_INVALID', `${path}: the text detector file differs from the one the model was trained with (sha256 ${manifest.clean.sha256.slice(0, 12)}…)`);
+    }
+  }
   const standardizer: Standardizer = { mean: bundle.tensor(manifest.standardize.mean), scale: bundle.tensor(manifest.standardize.scale) };
   const genres = manifest.genres;
   const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
@@ -126,6 +152,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
         views,
         keepVectors: true,
         ...(cache ? { cache } : {}),
+        ...(cleaner ? { clean: cleaner } : {}),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         ...(options.progress ? { progress: options.progress } : {}),
         ...(options.decode ? { decode: options.decode } : {}),
@@ -170,12 +197,15 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     manifest,
     genres,
     backbone,
+    ...(cleaner ? { cleaner } : {}),
     score,
     decide,
     predict: (async (input: PosterSource | readonly PosterSource[], options?: PredictOptions) => {
       if (Array.isArray(input)) return predictMany(input, options);
       return (await predictMany([input as PosterSource], options))[0]!;
     }) as GenreModel['predict'],
-    release: () => backbone.release(),
+    release: async () => {
+      await Promise.all([backbone.release(), cleaner?.release()]);
+    },
   };
 }

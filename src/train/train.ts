@@ -16,6 +16,7 @@ import { type Dataset, type DatasetOptions, formatDatasetReport, readDataset } f
 import { stratifiedSplit } from '../data/split.js';
 import { EmbeddingCache } from '../embed/cache.js';
 import { embedPosters } from '../embed/pipeline.js';
+import { type CleanSettings, detectorOptions, loadCleaner } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
 import { type EvaluationReport, evaluate as evaluateScores } from '../eval/metrics.js';
 import { parseViews, viewName } from '../image/views.js';
@@ -62,6 +63,14 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   seed?: number;
   fractions?: [number, number, number];
   thresholds?: TuneOptions;
+  /**
+   * Remove text from every poster before embedding (see `loadCleaner`), with
+   * these settings or the defaults. The bundle records it, so the model's
+   * `predict` cleans posters the same way.
+   */
+  clean?: boolean | CleanSettings;
+  /** An explicit path to the text detector's ONNX file (checksum still verified). */
+  detectorPath?: string;
   progress?: Progress;
   /** Human-readable progress lines (the data set report, epochs, results). */
   log?: (line: string) => void;
@@ -120,6 +129,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const views = parseViews(options.views ?? DEFAULT_VIEWS);
   const trainViewNames = options.trainViews ?? DEFAULT_TRAIN_VIEWS;
   const trainViews = (trainViewNames.length > 0 ? parseViews(trainViewNames) : []).filter((v) => !views.some((p) => viewName(p) === viewName(v)));
+  const cleaner = options.clean ? await loadCleaner(options.clean === true ? {} : options.clean, detectorOptions(options, options.detectorPath)) : undefined;
+  if (cleaner) log(`cleaning text from posters before embedding (${cleaner.id})`);
   const cache = await EmbeddingCache.open({ dir: options.cacheDir ?? defaultCacheDir(options.env), fingerprint: backbone.fingerprint, dim: backbone.dim });
 
   // Embed: every view needed, cached.
@@ -136,6 +147,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         cache,
         keepVectors: true,
         progress,
+        ...(cleaner ? { clean: cleaner } : {}),
         onPoster: (result) => {
           if (result.error) {
             unreadable.push(result.error.message);
@@ -157,6 +169,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     cache.close();
     await backbone.release();
+    await cleaner?.release();
   }
   const embedSeconds = (performance.now() - embedStarted) / 1000;
   if (unreadable.length > 0) {
@@ -252,6 +265,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       posterscopeVersion: VERSION,
       backbone: { id: spec.id, sha256: backbone.sha256, spec },
       views: views.map(viewName),
+      ...(cleaner ? { clean: { id: cleaner.id, sha256: cleaner.detector.sha256, settings: cleaner.settings } } : {}),
       genres,
       standardize: { mean: weights.add(standardizer.mean), scale: weights.add(standardizer.scale) },
       head: {

@@ -33,6 +33,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Download the posters a CSV lists by URL (resumable, validated, with a failures report)',
     load: async () => (await import('./fetch.js')).default,
   },
+  clean: {
+    summary: 'Remove titles and credits from posters (text detection + in-painting), resumable',
+    load: async () => (await import('./clean.js')).default,
+  },
   audit: {
     summary: 'Check a labelled data set before training: bad, missing, duplicate and leaking posters',
     load: async () => (await import('./audit.js')).default,

@@ -6,6 +6,8 @@ import { type CommandContext, type CommandDefinition, EXIT, UsageError } from '.
 import {
   backboneLoadOptions,
   backboneOptions,
+  cleanOf,
+  cleanOptions,
   integerOption,
   numberOption,
   progressOf,
@@ -84,6 +86,8 @@ const command: CommandDefinition = {
     output: { type: 'string', short: 'o', valueName: 'FILE', description: 'Write the results to FILE instead of stdout' },
     verbose: { type: 'boolean', short: 'v', description: 'Every genre\'s score' },
     'no-cache': { type: 'boolean', description: 'Do not store poster embeddings in the cache' },
+    clean: { type: 'boolean', description: 'Remove text from posters first (automatic when the model was trained with --clean)' },
+    ...cleanOptions,
     ...backboneOptions,
     ...progressOptions,
   },
@@ -105,7 +109,7 @@ const command: CommandDefinition = {
     const tta = stringOption(context, 'tta');
     const { files, missing } = await collectImageFiles(context.positionals);
     const progress = progressOf(context);
-    const model = await loadModel(stringOption(context, 'model'), backboneLoadOptions(context, progress));
+    const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context) });
     const topK = context.values['top-k'] === undefined ? undefined : integerOption(context, 'top-k', 1, 1, model.genres.length);
     let predictions: Prediction[];
     try {

@@ -7,6 +7,8 @@ import { type CommandDefinition, EXIT, UsageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
+  cleanOf,
+  cleanOptions,
   datasetOptions,
   datasetOptionsOf,
   integerOption,
@@ -56,6 +58,8 @@ const command: CommandDefinition = {
     'min-precision': { type: 'string', valueName: 'P', description: 'Lowest validation precision the global threshold may trade for F1', defaultText: '0.45' },
     'target-precision': { type: 'string', valueName: 'P', description: 'Per-genre precision for --thresholds per-genre-precision', defaultText: '0.6' },
     json: { type: 'boolean', description: 'Print the test evaluation as JSON on stdout' },
+    clean: { type: 'boolean', description: 'Remove text from posters before embedding (see `posterscope clean`); predict then does too' },
+    ...cleanOptions,
     ...backboneOptions,
     ...progressOptions,
   },
@@ -63,6 +67,7 @@ const command: CommandDefinition = {
     'posterscope train --data labels.csv --images posters/ --output my-model',
     'posterscope train --data movies.csv --id-column 0 --genres-column 3 --images a/ --images b/ --output m --min-count 10',
     'posterscope train --data labels.jsonl --images . --output m --head mlp --hidden 256 --loss bce-weighted',
+    'posterscope train --data labels.csv --images posters/ --output text-free --clean',
   ],
   async run(context) {
     const data = stringOption(context, 'data');
@@ -109,6 +114,7 @@ const command: CommandDefinition = {
       patience: integerOption(context, 'patience', 8, 1, 100_000),
       seed: integerOption(context, 'seed', 0, 0, 2 ** 31 - 1),
       thresholds,
+      ...cleanOf(context),
       progress,
       log,
     });
