@@ -53,6 +53,21 @@ export { auditDataset, formatAudit, failedConditions, readSplits, AUDIT_CONDITIO
 export { fetchPosters, writeFetchFailures, type FetchOptions, type FetchReport, type FetchFailure } from './data/fetch.js';
 export { perceptualHash, hammingDistance, nearPairs } from './data/phash.js';
 
+// Text removal: detect text lines, in-paint them
+export { loadCleaner, DEFAULT_CLEAN_SETTINGS, type PosterCleaner, type CleanSettings, type CleanResult, type CleanRecord } from './clean/clean.js';
+export { cleanPosterFiles, readBoxesFile, BOXES_FILE, type CleanFilesOptions, type CleanFilesSummary, type BoxesRecord } from './clean/clean-files.js';
+export {
+  loadTextDetector,
+  TEXT_DETECTORS,
+  DEFAULT_TEXT_DETECTOR,
+  DEFAULT_DETECT_OPTIONS,
+  type TextDetector,
+  type TextDetectorSpec,
+  type DetectOptions,
+} from './clean/detector.js';
+export { buildMask, type TextBox } from './clean/mask.js';
+export { inpaint } from './clean/inpaint.js';
+
 // Serving
 export { createServer, type ServerOptions } from './serve/server.js';
 export { PredictionQueue, type QueueOptions } from './serve/queue.js';

@@ -48,7 +48,7 @@ const CREDITS_FONTS: readonly Family[] = ['Liberation Sans Narrow', 'Liberation 
 
 /** A pixel is ink when its coverage exceeds this; fainter antialias fringes stay outside the box. */
 const INK_ALPHA = 32;
-const FONTS_MISSING = 'no text rendered: are fonts installed (fonts-dejavu-core)?';
+const FONTS_MISSING = 'no text rendered: are fonts installed (fonts-dejavu-core, fonts-liberation)?';
 
 /**
  * A poster whose text lines are known exactly. The same seed gives the same

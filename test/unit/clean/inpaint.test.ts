@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { PosterscopeError } from '../../../src/errors.js';
+import { isError } from '../../helpers/errors.js';
 import { FULLY_MASKED_FILL, inpaint } from '../../../src/clean/inpaint.js';
 import { buildMask, maskArea, type TextBox } from '../../../src/clean/mask.js';
 
@@ -290,13 +290,7 @@ describe('inpaint – BAD CALL names the parameter', () => {
   ];
   for (const [name, call, subject, message] of cases) {
     it(`BAD CALL - ${name}`, () => {
-      assert.throws(call, (error: unknown) => {
-        assert.ok(error instanceof PosterscopeError, `expected PosterscopeError, got ${String(error)}`);
-        assert.equal(error.code, 'INVALID_ARGUMENT');
-        assert.equal(error.subject, subject);
-        assert.equal(error.message, message);
-        return true;
-      });
+      assert.throws(call, isError('INVALID_ARGUMENT', subject, message));
     });
   }
 });

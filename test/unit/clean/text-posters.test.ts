@@ -145,7 +145,7 @@ describe('renderTextPoster', () => {
         { env: { ...process.env, FONTCONFIG_FILE: conf }, encoding: 'utf8' },
       );
       assert.equal(child.status, 1);
-      assert.match(child.stderr, /Error: no text rendered: are fonts installed \(fonts-dejavu-core\)\?/);
+      assert.match(child.stderr, /Error: no text rendered: are fonts installed \(fonts-dejavu-core, fonts-liberation\)\?/);
     } finally {
       await dir.remove();
     }
