@@ -10,6 +10,7 @@
 import { PosterscopeError, checkInteger } from '../errors.js';
 import type { Poster } from '../image/poster.js';
 import { type DetectOptions, type LoadTextDetectorOptions, type TextDetector, DEFAULT_TEXT_DETECTOR, loadTextDetector } from './detector.js';
+import { BoxCache } from './box-cache.js';
 import { inpaint } from './inpaint.js';
 import { type TextBox, buildMask } from './mask.js';
 
@@ -67,7 +68,10 @@ export const DEFAULT_CLEAN_SETTINGS = Object.freeze({ detector: DEFAULT_TEXT_DET
  */
 export async function loadCleaner(
   settings: CleanSettings = {},
-  options: Omit<LoadTextDetectorOptions, keyof DetectOptions> = {},
+  options: Omit<LoadTextDetectorOptions, keyof DetectOptions> & {
+    /** Cache detected boxes under `<boxCacheDir>/`; default none (`train` and `loadModel` use `<cache dir>/boxes`). */
+    boxCacheDir?: string;
+  } = {},
 ): Promise<PosterCleaner> {
   const dilate = settings.dilate ?? DEFAULT_CLEAN_SETTINGS.dilate;
   const radius = settings.radius ?? DEFAULT_CLEAN_SETTINGS.radius;
@@ -77,21 +81,19 @@ export async function loadCleaner(
   const { detector: _detector, dilate: _dilate, radius: _radius, ...detectOptions } = settings;
   const detector = await loadTextDetector(detectorId, { ...options, ...detectOptions });
   const o = detector.options;
-  const id = [
-    'clean',
-    detector.spec.id,
-    detector.sha256.slice(0, 12),
-    `s${o.detectSide}u${o.maxUpscale}`,
-    `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`,
-    `d${dilate}`,
-    `r${radius}`,
-  ].join('-');
+  const detection = [detector.spec.id, detector.sha256.slice(0, 12), `s${o.detectSide}u${o.maxUpscale}`, `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`].join('-');
+  const id = ['clean', detection, `d${dilate}`, `r${radius}`].join('-');
+  const boxCache = options.boxCacheDir ? new BoxCache(options.boxCacheDir, detection) : undefined;
   return {
     id,
     detector,
     settings: { detector: detectorId, dilate, radius, ...o },
     async clean(poster) {
-      const boxes = await detector.detect(poster);
+      let boxes = boxCache?.get(poster);
+      if (!boxes) {
+        boxes = await detector.detect(poster);
+        boxCache?.put(poster, boxes);
+      }
       if (boxes.length === 0) return { poster, boxes, maskedPixels: 0 };
       const mask = buildMask(poster.width, poster.height, boxes, dilate);
       let maskedPixels = 0;

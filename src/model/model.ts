@@ -3,6 +3,7 @@
  * the bundle (the backbone file is resolved like any model file: cache,
  * mirror or download, checked against the checksum the bundle was trained with).
  */
+import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Backbone, type LoadBackboneOptions, loadBackbone } from '../backbone/backbone.js';
@@ -82,6 +83,8 @@ export interface LoadModelOptions extends LoadBackboneOptions {
   clean?: boolean | CleanSettings;
   /** An explicit path to the text detector's ONNX file (checksum still verified). */
   detectorPath?: string;
+  /** Keep detected text boxes in `<cache dir>/boxes` (a server of arbitrary uploads turns this off). Default true. */
+  cacheBoxes?: boolean;
 }
 
 function policyFor(manifest: BundleManifest, options: PredictOptions): ThresholdPolicy {
@@ -125,7 +128,8 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
   if (options.clean !== false && (manifest.clean || options.clean)) {
     const settings = { ...manifest.clean?.settings, ...(typeof options.clean === 'object' ? options.clean : {}) };
     try {
-      cleaner = await loadCleaner(settings, detectorOptions(options, options.detectorPath));
+      const boxCacheDir = join(options.cacheDir ?? defaultCacheDir(options.env), 'boxes');
+      cleaner = await loadCleaner(settings, { ...detectorOptions(options, options.detectorPath), ...(options.cacheBoxes === false ? {} : { boxCacheDir }) });
     } catch (error) {
       await backbone.release();
       throw error;

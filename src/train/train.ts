@@ -9,6 +9,7 @@
  * 5. tune the threshold policy on validation;
  * 6. evaluate on the test split beside the baselines, and save the bundle.
  */
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { type LoadBackboneOptions, loadBackbone } from '../backbone/backbone.js';
 import { type BackboneSpec, DEFAULT_BACKBONE, loadBackboneSpec } from '../backbone/registry.js';
@@ -129,9 +130,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const views = parseViews(options.views ?? DEFAULT_VIEWS);
   const trainViewNames = options.trainViews ?? DEFAULT_TRAIN_VIEWS;
   const trainViews = (trainViewNames.length > 0 ? parseViews(trainViewNames) : []).filter((v) => !views.some((p) => viewName(p) === viewName(v)));
-  const cleaner = options.clean ? await loadCleaner(options.clean === true ? {} : options.clean, detectorOptions(options, options.detectorPath)) : undefined;
+  const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
+  const cleaner = options.clean
+    ? await loadCleaner(options.clean === true ? {} : options.clean, { ...detectorOptions(options, options.detectorPath), boxCacheDir: join(cacheDir, 'boxes') })
+    : undefined;
   if (cleaner) log(`cleaning text from posters before embedding (${cleaner.id})`);
-  const cache = await EmbeddingCache.open({ dir: options.cacheDir ?? defaultCacheDir(options.env), fingerprint: backbone.fingerprint, dim: backbone.dim });
+  const cache = await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
 
   // Embed: every view needed, cached.
   const embedStarted = performance.now();

@@ -30,7 +30,8 @@ const command: CommandDefinition = {
     const port = integerOption(context, 'port', 7860, 0, 65535);
     const maxUpload = integerOption(context, 'max-upload', 10, 1, 1024);
     if (!/^[\w.:-]+$/.test(host)) throw new UsageError(`Expected a host name or address for --host but received "${host}"`);
-    const model = await loadModel(stringOption(context, 'model'), backboneLoadOptions(context, progressOf(context)));
+    // Uploads are not kept: no embedding cache (see the queue) and no text-box cache.
+    const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progressOf(context)), cacheBoxes: false });
     const app = await createServer({
       model,
       maxBytes: maxUpload * 1024 * 1024,

@@ -4,11 +4,13 @@
  * cleaned posters' vectors apart in the cache.
  */
 import assert from 'node:assert/strict';
+import { appendFile, readFile, readdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { type PosterCleaner, loadCleaner } from '../../../src/clean/clean.js';
 import { buildMask } from '../../../src/clean/mask.js';
 import type { Poster } from '../../../src/image/poster.js';
 import { isError } from '../../helpers/errors.js';
+import { makeTempDir } from '../../helpers/images.js';
 import { matchBoxes, renderTextPoster } from '../../helpers/text-posters.js';
 
 const OFFLINE = { mirrors: [], offline: true, cacheDir: '/nonexistent-posterscope-cache' };
@@ -77,4 +79,33 @@ test('bad settings are clear errors before any model is loaded', async () => {
   await assert.rejects(loadCleaner({ dilate: -1 }, OFFLINE), isError('INVALID_ARGUMENT'));
   await assert.rejects(loadCleaner({ radius: 0 }, OFFLINE), isError('INVALID_ARGUMENT'));
   await assert.rejects(loadCleaner({ detector: 'tesseract' }, OFFLINE), isError('INVALID_ARGUMENT'));
+});
+
+test('detected boxes are cached by content hash and size: a second cleaner in-paints the same pixels without a new line', async () => {
+  const dir = await makeTempDir('posterscope-boxes-');
+  try {
+    const sample = await renderTextPoster(208, { width: 224, height: 320 });
+    const poster = asPoster(sample, 208);
+    const first = await loadCleaner({}, { ...OFFLINE, boxCacheDir: dir.path });
+    const a = await first.clean(poster);
+    await first.release();
+    const files = await readdir(dir.path);
+    assert.deepEqual(files, ['ppocr-v4-det-30a86f573118-s640u2-b0.3-0.6-1.5.jsonl']);
+    const file = `${dir.path}/${files[0]}`;
+    assert.equal((await readFile(file, 'utf8')).trim().split('\n').length, 1);
+    // Another dilation reuses the boxes (they do not depend on it); a torn line is skipped.
+    await appendFile(file, '{"k":"torn');
+    const second = await loadCleaner({ dilate: 2 }, { ...OFFLINE, boxCacheDir: dir.path });
+    const b = await second.clean(poster);
+    const otherHash = await second.clean({ ...poster, contentHash: 'other' });
+    await second.release();
+    assert.deepEqual(b.boxes, a.boxes);
+    assert.ok(b.poster.pixels.equals(a.poster.pixels));
+    assert.deepEqual(otherHash.boxes, a.boxes);
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    assert.equal(lines.length, 3, 'first poster, torn line, then the new hash on a line of its own');
+    assert.match(lines[2]!, /^\{"k":"other:224x320"/);
+  } finally {
+    await dir.remove();
+  }
 });
