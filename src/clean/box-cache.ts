@@ -13,6 +13,18 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TextBox } from './mask.js';
 
+/** A box as one flat row: x0, y0, x1, y1, score, then a slanted box's 8 corner coordinates. */
+function toRow(box: TextBox): number[] {
+  return [box.x0, box.y0, box.x1, box.y1, box.score, ...(box.quad ? box.quad.flat() : [])];
+}
+
+function fromRow(row: number[]): TextBox {
+  const [x0, y0, x1, y1, score, ...corners] = row;
+  const box: TextBox = { x0: x0!, y0: y0!, x1: x1!, y1: y1!, score: score! };
+  if (corners.length === 8) box.quad = [0, 2, 4, 6].map((i) => [corners[i]!, corners[i + 1]!] as [number, number]);
+  return box;
+}
+
 export class BoxCache {
   private readonly entries = new Map<string, TextBox[]>();
   private readonly path: string;
@@ -37,7 +49,7 @@ export class BoxCache {
       if (line === '') continue;
       try {
         const { k, b } = JSON.parse(line) as { k: string; b: number[][] };
-        if (typeof k === 'string' && Array.isArray(b)) this.entries.set(k, b.map(([x0, y0, x1, y1, score]) => ({ x0: x0!, y0: y0!, x1: x1!, y1: y1!, score: score! })));
+        if (typeof k === 'string' && Array.isArray(b)) this.entries.set(k, b.map(fromRow));
       } catch {
         /* torn line: that poster is detected again */
       }
@@ -55,7 +67,7 @@ export class BoxCache {
   put(poster: { contentHash: string; width: number; height: number }, boxes: readonly TextBox[]): void {
     const k = BoxCache.keyOf(poster);
     this.entries.set(k, [...boxes]);
-    const line = JSON.stringify({ k, b: boxes.map((b) => [b.x0, b.y0, b.x1, b.y1, b.score]) });
+    const line = JSON.stringify({ k, b: boxes.map(toRow) });
     appendFileSync(this.path, `${this.needsNewline ? '\n' : ''}${line}\n`);
     this.needsNewline = false;
   }

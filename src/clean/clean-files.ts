@@ -144,7 +144,10 @@ async function renderPreview(before: Poster, after: Poster, boxes: readonly Text
   const { width, height } = before;
   const stroke = Math.max(1, Math.round(width / 200));
   const outlines = boxes
-    .map((b) => `<rect x="${b.x0.toFixed(1)}" y="${b.y0.toFixed(1)}" width="${(b.x1 - b.x0).toFixed(1)}" height="${(b.y1 - b.y0).toFixed(1)}"/>`)
+    .map((b) => {
+      const corners = b.quad ?? [[b.x0, b.y0], [b.x1, b.y0], [b.x1, b.y1], [b.x0, b.y1]];
+      return `<polygon points="${corners.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`;
+    })
     .join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g fill="none" stroke="#ff2020" stroke-width="${stroke}">${outlines}</g></svg>`;
   const gap = Math.max(4, Math.round(width / 40));
@@ -161,7 +164,14 @@ async function renderPreview(before: Poster, after: Poster, boxes: readonly Text
 
 function round1(box: TextBox): TextBox {
   const r = (v: number) => Math.round(v * 10) / 10;
-  return { x0: r(box.x0), y0: r(box.y0), x1: r(box.x1), y1: r(box.y1), score: Math.round(box.score * 1000) / 1000 };
+  return {
+    x0: r(box.x0),
+    y0: r(box.y0),
+    x1: r(box.x1),
+    y1: r(box.y1),
+    score: Math.round(box.score * 1000) / 1000,
+    ...(box.quad ? { quad: box.quad.map(([x, y]) => [r(x), r(y)] as [number, number]) } : {}),
+  };
 }
 
 function toError(file: string, error: unknown): PosterscopeError {

@@ -33,7 +33,7 @@ export interface CleanResult {
 }
 
 export interface PosterCleaner {
-  /** Names the detector file and every setting, e.g. 'clean-ppocr-v4-det-30a86f573118-s640u2-b0.3-0.6-1.5-d2-r5'. */
+  /** Names the detector file, the post-processing version and every setting, e.g. 'clean-ppocr-v4-det-30a86f573118-p2-s640u2-b0.3-0.6-1.5-d2-r5'. */
   readonly id: string;
   readonly detector: TextDetector;
   /** Settings as stored in a model bundle, enough to rebuild the same cleaner. */
@@ -55,6 +55,13 @@ export function detectorOptions<T extends { path?: string }>(options: T, detecto
   const { path: _path, ...rest } = options;
   return { ...rest, ...(detectorPath ? { path: detectorPath } : {}) };
 }
+
+/**
+ * Bumped whenever box post-processing, masking or in-painting changes what
+ * pixels come out, so cached boxes and embeddings of older cleaning are never
+ * reused. 2: slanted text gets rotated rectangles.
+ */
+export const POSTPROCESS_VERSION = 2;
 
 export const DEFAULT_CLEAN_SETTINGS = Object.freeze({ detector: DEFAULT_TEXT_DETECTOR, dilate: 2, radius: 5 });
 
@@ -81,7 +88,13 @@ export async function loadCleaner(
   const { detector: _detector, dilate: _dilate, radius: _radius, ...detectOptions } = settings;
   const detector = await loadTextDetector(detectorId, { ...options, ...detectOptions });
   const o = detector.options;
-  const detection = [detector.spec.id, detector.sha256.slice(0, 12), `s${o.detectSide}u${o.maxUpscale}`, `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`].join('-');
+  const detection = [
+    detector.spec.id,
+    detector.sha256.slice(0, 12),
+    `p${POSTPROCESS_VERSION}`,
+    `s${o.detectSide}u${o.maxUpscale}`,
+    `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`,
+  ].join('-');
   const id = ['clean', detection, `d${dilate}`, `r${radius}`].join('-');
   const boxCache = options.boxCacheDir ? new BoxCache(options.boxCacheDir, detection) : undefined;
   return {

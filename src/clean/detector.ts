@@ -177,12 +177,15 @@ export async function loadTextDetector(
       if (mapHeight !== inputHeight || mapWidth !== inputWidth) {
         throw new PosterscopeError('MODEL_INVALID', `${spec.id}: output has shape [${out.dims.join(', ')}], expected [1, 1, ${inputHeight}, ${inputWidth}]`);
       }
+      const sx = width / inputWidth;
+      const sy = height / inputHeight;
       return boxesFromProbabilities(out.data, inputWidth, inputHeight, detectOptions).map((box) => ({
-        x0: clamp((box.x0 * width) / inputWidth, 0, width),
-        y0: clamp((box.y0 * height) / inputHeight, 0, height),
-        x1: clamp((box.x1 * width) / inputWidth, 0, width),
-        y1: clamp((box.y1 * height) / inputHeight, 0, height),
+        x0: clamp(box.x0 * sx, 0, width),
+        y0: clamp(box.y0 * sy, 0, height),
+        x1: clamp(box.x1 * sx, 0, width),
+        y1: clamp(box.y1 * sy, 0, height),
         score: box.score,
+        ...(box.quad ? { quad: box.quad.map(([x, y]) => [x * sx, y * sy] as [number, number]) } : {}),
       }));
     },
     release: () => runner.release(),
@@ -209,8 +212,15 @@ export function detectionSize(width: number, height: number, side: number, strid
   return { inputWidth: round(width), inputHeight: round(height) };
 }
 
+/** Text within this angle of horizontal or vertical gets an axis-aligned box (no quad). */
+const STRAIGHT_RADIANS = (2 * Math.PI) / 180;
+
 /**
  * DB post-processing: text boxes (map coordinates) from a probability map.
+ * Each 8-connected region above `binaryThreshold` gets the rectangle along
+ * its principal axis (slanted titles stay tight); it is scored by the mean
+ * probability inside that rectangle (PaddleOCR's "fast" score), and grown by
+ * the unclip offset. Slanted boxes carry their corners in `quad`.
  *
  * @example
  *   boxesFromProbabilities(map, 640, 928, DEFAULT_DETECT_OPTIONS)
@@ -222,24 +232,34 @@ export function boxesFromProbabilities(
   height: number,
   options: Required<DetectOptions>,
 ): TextBox[] {
-  const labels = new Int32Array(width * height).fill(-1);
-  const stack = new Int32Array(width * height);
+  const seen = new Uint8Array(width * height);
+  const members = new Int32Array(width * height);
   const boxes: TextBox[] = [];
   const { binaryThreshold, boxThreshold, unclipRatio } = options;
-  for (let start = 0; start < labels.length; start++) {
-    if (labels[start] !== -1 || probabilities[start]! <= binaryThreshold) continue;
-    // Flood-fill one 8-connected text region.
-    let top = 0;
-    stack[top++] = start;
-    labels[start] = start;
+  for (let start = 0; start < seen.length; start++) {
+    if (seen[start] || probabilities[start]! <= binaryThreshold) continue;
+    // Flood-fill one 8-connected text region; `members` doubles as the queue.
+    let count = 0;
+    members[count++] = start;
+    seen[start] = 1;
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let syy = 0;
+    let sxy = 0;
     let x0 = width;
     let y0 = height;
     let x1 = -1;
     let y1 = -1;
-    while (top > 0) {
-      const p = stack[--top]!;
+    for (let head = 0; head < count; head++) {
+      const p = members[head]!;
       const x = p % width;
       const y = (p - x) / width;
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      syy += y * y;
+      sxy += x * y;
       if (x < x0) x0 = x;
       if (x > x1) x1 = x;
       if (y < y0) y0 = y;
@@ -251,24 +271,71 @@ export function boxesFromProbabilities(
           const nx = x + dx;
           if (nx < 0 || nx >= width) continue;
           const q = ny * width + nx;
-          if (labels[q] === -1 && probabilities[q]! > binaryThreshold) {
-            labels[q] = start;
-            stack[top++] = q;
+          if (!seen[q] && probabilities[q]! > binaryThreshold) {
+            seen[q] = 1;
+            members[count++] = q;
           }
         }
       }
     }
-    const boxWidth = x1 - x0 + 1;
-    const boxHeight = y1 - y0 + 1;
+    if (Math.min(x1 - x0 + 1, y1 - y0 + 1) < 3) continue;
+    // Principal axis of the region's pixels; near-straight text snaps to the image axes.
+    const mx = sx / count;
+    const my = sy / count;
+    let angle = 0.5 * Math.atan2(2 * (sxy / count - mx * my), sxx / count - mx * mx - (syy / count - my * my));
+    const offAxis = Math.abs(angle) % (Math.PI / 2);
+    if (offAxis < STRAIGHT_RADIANS || Math.PI / 2 - offAxis < STRAIGHT_RADIANS) angle = 0;
+    const ux = Math.cos(angle);
+    const uy = Math.sin(angle);
+    // Extents along (u, v) of the pixel squares (centre +- half a pixel, projected).
+    const half = 0.5 * (Math.abs(ux) + Math.abs(uy));
+    let u0 = Infinity;
+    let u1 = -Infinity;
+    let v0 = Infinity;
+    let v1 = -Infinity;
+    for (let k = 0; k < count; k++) {
+      const p = members[k]!;
+      const x = (p % width) + 0.5;
+      const y = (p - (p % width)) / width + 0.5;
+      const u = x * ux + y * uy;
+      const v = -x * uy + y * ux;
+      if (u < u0) u0 = u;
+      if (u > u1) u1 = u;
+      if (v < v0) v0 = v;
+      if (v > v1) v1 = v;
+    }
+    u0 -= half;
+    u1 += half;
+    v0 -= half;
+    v1 += half;
+    const boxWidth = u1 - u0;
+    const boxHeight = v1 - v0;
     if (Math.min(boxWidth, boxHeight) < 3) continue;
-    // PaddleOCR's "fast" score: the mean probability over the region's box.
+    // PaddleOCR's "fast" score: the mean probability inside the rectangle.
     let sum = 0;
-    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) sum += probabilities[y * width + x]!;
-    const score = sum / (boxWidth * boxHeight);
+    let inside = 0;
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        const u = (x + 0.5) * ux + (y + 0.5) * uy;
+        const v = -(x + 0.5) * uy + (y + 0.5) * ux;
+        if (u < u0 || u > u1 || v < v0 || v > v1) continue;
+        sum += probabilities[y * width + x]!;
+        inside++;
+      }
+    }
+    const score = sum / Math.max(inside, 1);
     if (score < boxThreshold) continue;
     const grow = (boxWidth * boxHeight * unclipRatio) / (2 * (boxWidth + boxHeight));
     if (Math.min(boxWidth, boxHeight) + 2 * grow < 5) continue;
-    boxes.push({ x0: x0 - grow, y0: y0 - grow, x1: x1 + 1 + grow, y1: y1 + 1 + grow, score });
+    if (angle === 0) {
+      boxes.push({ x0: u0 - grow, y0: v0 - grow, x1: u1 + grow, y1: v1 + grow, score });
+      continue;
+    }
+    const corner = (u: number, v: number) => [u * ux - v * uy, u * uy + v * ux] as [number, number];
+    const quad = [corner(u0 - grow, v0 - grow), corner(u1 + grow, v0 - grow), corner(u1 + grow, v1 + grow), corner(u0 - grow, v1 + grow)];
+    const xs = quad.map((c) => c[0]);
+    const ys = quad.map((c) => c[1]);
+    boxes.push({ x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys), score, quad });
   }
   return boxes.sort((a, b) => b.score - a.score);
 }

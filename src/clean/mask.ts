@@ -5,7 +5,9 @@
  * Detectors hand back tight, sub-pixel boxes; the anti-aliased edges and drop
  * shadows of the glyphs spill a pixel or two past them, so each box is rounded
  * outward to whole pixels and grown by `dilate` pixels on every side before it
- * is painted into a one-byte-per-pixel mask (1 = repaint, 0 = keep).
+ * is painted into a one-byte-per-pixel mask (1 = repaint, 0 = keep). Slanted
+ * text comes as a rotated rectangle (`quad`), painted as such, so a tilted
+ * title does not cost its whole bounding box.
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
 
@@ -17,6 +19,53 @@ export interface TextBox {
   y1: number;
   /** Detector confidence; the mask ignores it, callers filter on it first. */
   score: number;
+  /**
+   * For slanted text: the rotated rectangle's four corners in order, whose
+   * bounds are x0..x1, y0..y1. The mask then covers the rectangle, not its
+   * whole bounding box.
+   */
+  quad?: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Half a pixel's diagonal: a pixel whose centre is this close to a slanted edge may be partly inside. */
+const PIXEL_REACH = Math.SQRT1_2;
+
+/** Marks pixels of a convex quadrilateral grown by `grow` pixels: centres within grow + PIXEL_REACH of every edge's inner side. */
+function fillQuad(mask: Uint8Array, width: number, height: number, quad: ReadonlyArray<readonly [number, number]>, grow: number, name: string): void {
+  if (!Array.isArray(quad) || quad.length !== 4) throw invalidParameterError(`${name}.quad`, 'four [x, y] corners', quad);
+  const corners = quad.map((corner, k) => {
+    if (!Array.isArray(corner) || corner.length !== 2) throw invalidParameterError(`${name}.quad[${k}]`, '[x, y]', corner);
+    return [checkCoordinate(`${name}.quad[${k}][0]`, corner[0]), checkCoordinate(`${name}.quad[${k}][1]`, corner[1])] as const;
+  });
+  // Edges as unit normals n and offsets c with n.p <= c inside, whichever way the corners turn.
+  let turn = 0;
+  for (let k = 0; k < 4; k++) {
+    const [ax, ay] = corners[k]!;
+    const [bx, by] = corners[(k + 1) % 4]!;
+    turn += ax * by - bx * ay;
+  }
+  if (turn === 0) return;
+  const sign = turn > 0 ? 1 : -1;
+  const edges = corners.map(([ax, ay], k) => {
+    const [bx, by] = corners[(k + 1) % 4]!;
+    const length = Math.hypot(bx - ax, by - ay) || 1;
+    const nx = (sign * (by - ay)) / length;
+    const ny = (sign * (ax - bx)) / length;
+    return { nx, ny, c: nx * ax + ny * ay + grow + PIXEL_REACH };
+  });
+  const xs = corners.map((c) => c[0]);
+  const ys = corners.map((c) => c[1]);
+  const left = Math.max(0, Math.floor(Math.min(...xs) - grow - 1));
+  const right = Math.min(width, Math.ceil(Math.max(...xs) + grow + 1));
+  const top = Math.max(0, Math.floor(Math.min(...ys) - grow - 1));
+  const bottom = Math.min(height, Math.ceil(Math.max(...ys) + grow + 1));
+  for (let y = top; y < bottom; y++) {
+    for (let x = left; x < right; x++) {
+      const px = x + 0.5;
+      const py = y + 0.5;
+      if (edges.every((e) => e.nx * px + e.ny * py <= e.c)) mask[y * width + x] = 1;
+    }
+  }
 }
 
 /** Largest width, height or dilation accepted; far beyond any poster. */
@@ -52,6 +101,10 @@ export function buildMask(width: number, height: number, boxes: readonly TextBox
     const x1 = checkCoordinate(`boxes[${i}].x1`, box.x1);
     const y1 = checkCoordinate(`boxes[${i}].y1`, box.y1);
     if (x1 <= x0 || y1 <= y0) return;
+    if (box.quad !== undefined) {
+      fillQuad(mask, width, height, box.quad, dilate, `boxes[${i}]`);
+      return;
+    }
     const left = Math.max(0, Math.floor(x0) - dilate);
     const top = Math.max(0, Math.floor(y0) - dilate);
     const right = Math.min(width, Math.ceil(x1) + dilate);

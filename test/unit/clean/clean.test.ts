@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
+import { BoxCache } from '../../../src/clean/box-cache.js';
 import { type PosterCleaner, loadCleaner } from '../../../src/clean/clean.js';
 import { buildMask } from '../../../src/clean/mask.js';
 import type { Poster } from '../../../src/image/poster.js';
@@ -64,7 +65,7 @@ test('a poster without text comes back untouched, the same object', async () => 
 });
 
 test('the cleaner id names the detector file and every setting, so caches never mix', async () => {
-  assert.match(cleaner.id, /^clean-ppocr-v4-det-30a86f573118-s640u2-b0\.3-0\.6-1\.5-d2-r5$/);
+  assert.match(cleaner.id, /^clean-ppocr-v4-det-30a86f573118-p2-s640u2-b0\.3-0\.6-1\.5-d2-r5$/);
   const wider = await loadCleaner({ dilate: 4, detectSide: 448 }, OFFLINE);
   try {
     assert.notEqual(wider.id, cleaner.id);
@@ -90,7 +91,7 @@ test('detected boxes are cached by content hash and size: a second cleaner in-pa
     const a = await first.clean(poster);
     await first.release();
     const files = await readdir(dir.path);
-    assert.deepEqual(files, ['ppocr-v4-det-30a86f573118-s640u2-b0.3-0.6-1.5.jsonl']);
+    assert.deepEqual(files, ['ppocr-v4-det-30a86f573118-p2-s640u2-b0.3-0.6-1.5.jsonl']);
     const file = `${dir.path}/${files[0]}`;
     assert.equal((await readFile(file, 'utf8')).trim().split('\n').length, 1);
     // Another dilation reuses the boxes (they do not depend on it); a torn line is skipped.
@@ -105,6 +106,22 @@ test('detected boxes are cached by content hash and size: a second cleaner in-pa
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
     assert.equal(lines.length, 3, 'first poster, torn line, then the new hash on a line of its own');
     assert.match(lines[2]!, /^\{"k":"other:224x320"/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+test('the box cache keeps slanted boxes\' corners at full precision', async () => {
+  const dir = await makeTempDir('posterscope-boxes-');
+  try {
+    const poster = { contentHash: 'abc', width: 224, height: 320 };
+    const quad: Array<[number, number]> = [[10.123456789, 20], [90, 48.5], [85.25, 62], [5.5, 33.75]];
+    const boxes = [{ x0: 5.5, y0: 20, x1: 90, y1: 62, score: 0.8123456789, quad }, { x0: 1, y0: 2, x1: 3, y1: 4, score: 0.7 }];
+    new BoxCache(dir.path, 'k').put(poster, boxes);
+    const again = new BoxCache(dir.path, 'k');
+    assert.equal(again.size, 1);
+    assert.deepEqual(again.get(poster), boxes);
+    assert.equal(again.get({ ...poster, width: 448 }), undefined, 'another decoded size is another entry');
   } finally {
     await dir.remove();
   }

@@ -98,3 +98,31 @@ test('a poster with no text gives no boxes', async () => {
   const poster = await renderTextPoster(103);
   assert.deepEqual(await detector.detect({ width: poster.width, height: poster.height, pixels: poster.background }), []);
 });
+
+test('a slanted text region gets a tight rotated rectangle (quad) and its mean score inside it', () => {
+  // A bar 60 long and 8 thick at 20 degrees: its bounding box is mostly empty.
+  const width = 120;
+  const height = 80;
+  const probabilities = new Float32Array(width * height).fill(0.02);
+  const angle = (20 * Math.PI) / 180;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const u = (x + 0.5 - 60) * Math.cos(angle) + (y + 0.5 - 40) * Math.sin(angle);
+      const v = -(x + 0.5 - 60) * Math.sin(angle) + (y + 0.5 - 40) * Math.cos(angle);
+      if (Math.abs(u) < 30 && Math.abs(v) < 4) probabilities[y * width + x] = 0.9;
+    }
+  }
+  const boxes = boxesFromProbabilities(probabilities, width, height, DEFAULT_DETECT_OPTIONS);
+  assert.equal(boxes.length, 1, 'an axis-aligned box would score under 0.6 and be dropped');
+  const box = boxes[0]!;
+  assert.ok(box.score > 0.7, `score ${box.score}`);
+  assert.equal(box.quad?.length, 4);
+  const [a, b, , d] = box.quad!;
+  const long = Math.hypot(b[0] - a[0], b[1] - a[1]);
+  const short = Math.hypot(d[0] - a[0], d[1] - a[1]);
+  const tilt = (Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI;
+  assert.ok(Math.abs(Math.abs(tilt) - 20) < 3 || Math.abs(Math.abs(tilt) - 160) < 3, `tilt ${tilt}`);
+  // 60 x 8 grown by the unclip offset 60 * 8 * 1.5 / 136 = 5.3 per side.
+  assert.ok(Math.abs(Math.max(long, short) - (60 + 10.6)) < 3 && Math.abs(Math.min(long, short) - (8 + 10.6)) < 3, `${long} x ${short}`);
+  assert.ok(box.x0 < 35 && box.x1 > 85, JSON.stringify(box));
+});

@@ -118,3 +118,23 @@ test('BAD CALL - buildMask names the parameter and says what it expected', () =>
     assert.throws(call, isError('INVALID_ARGUMENT', subject, message));
   }
 });
+
+test('a slanted box (quad) masks its rotated rectangle, not its whole bounding box', () => {
+  // A 40 x 6 bar tilted by 30 degrees around (50, 50).
+  const angle = Math.PI / 6;
+  const corner = (u: number, v: number) => [50 + u * Math.cos(angle) - v * Math.sin(angle), 50 + u * Math.sin(angle) + v * Math.cos(angle)] as [number, number];
+  const quad = [corner(-20, -3), corner(20, -3), corner(20, 3), corner(-20, 3)];
+  const xs = quad.map((c) => c[0]);
+  const ys = quad.map((c) => c[1]);
+  const slanted: TextBox = { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys), score: 0.9, quad };
+  const mask = buildMask(100, 100, [slanted], 0);
+  const area = maskArea(mask);
+  // About 40 x 6 = 240 pixels (plus a partial-pixel rim), far below the bounding box's ~1,250.
+  assert.ok(area > 240 && area < 360, `area ${area}`);
+  assert.equal(mask[50 * 100 + 50], 1, 'the centre is masked');
+  assert.equal(mask[Math.floor(slanted.y0 + 1) * 100 + Math.floor(slanted.x0 + 1)], 0, 'a bounding-box corner is not');
+  // The same corners in the other winding order give the same mask; dilation grows it.
+  assert.deepEqual(buildMask(100, 100, [{ ...slanted, quad: [...quad].reverse() }], 0), mask);
+  assert.ok(maskArea(buildMask(100, 100, [slanted], 2)) > area + 2 * 2 * 40);
+  assert.throws(() => buildMask(100, 100, [{ ...slanted, quad: quad.slice(0, 3) }], 0), isError('INVALID_ARGUMENT', 'boxes[0].quad'));
+});
