@@ -69,3 +69,21 @@ test('a model trained with clean: true records its cleaner, and predict cleans p
     await Promise.all([model.release(), raw.release()]);
   }
 });
+
+test('predict --clean removes text before scoring with any model; --dilate alone implies it', { skip: skipWithoutShared }, async () => {
+  const poster = join(POSTERS, (await readdir(POSTERS)).sort()[0]!);
+  const env = { POSTERSCOPE_MIRROR: MODELS, POSTERSCOPE_CACHE: dir.file('cli-cache'), POSTERSCOPE_OFFLINE: '1' };
+  const scores = async (args: string[]) => {
+    const result = await runCli(['predict', poster, '--verbose', ...args], { env });
+    assert.equal(result.code, 0, result.stderr);
+    const [prediction] = JSON.parse(result.stdout) as Array<{ scores: Array<{ genre: string; score: number }> }>;
+    return new Map(prediction!.scores.map((s) => [s.genre, s.score]));
+  };
+  const original = await scores([]);
+  const cleaned = await scores(['--clean']);
+  const wider = await scores(['--dilate', '6']);
+  const differ = (a: Map<string, number>, b: Map<string, number>) => [...a].some(([g, s]) => Math.abs(s - b.get(g)!) > 1e-4);
+  assert.ok(differ(original, cleaned) && differ(cleaned, wider));
+  const boxes = await readdir(join(dir.file('cli-cache'), 'boxes'));
+  assert.equal(boxes.length, 1, 'one detection setting, so one box file for both dilations');
+});

@@ -81,7 +81,7 @@ const command: CommandDefinition = {
     } else {
       const rate = summary.cleaned / Math.max(summary.seconds, 1e-9);
       context.stdout.write(
-        `${summary.posters} posters: ${summary.cleaned} cleaned (${summary.boxes} text boxes${summary.cleaned > 0 ? `, ${rate.toFixed(1)} posters/s` : ''}), ` +
+        `${summary.posters} poster${summary.posters === 1 ? '' : 's'}: ${summary.cleaned} cleaned (${summary.boxes} text boxes${summary.cleaned > 0 ? `, ${rate.toFixed(1)} posters/s` : ''}), ` +
           `${summary.skipped} already done, ${failed} failed in ${summary.seconds.toFixed(1)} s\nboxes: ${join(out, BOXES_FILE)}\n`,
       );
     }
