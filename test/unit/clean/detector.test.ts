@@ -117,7 +117,7 @@ test('a slanted text region gets a tight rotated rectangle (quad) and its mean s
   const box = boxes[0]!;
   assert.ok(box.score > 0.7, `score ${box.score}`);
   assert.equal(box.quad?.length, 4);
-  const [a, b, , d] = box.quad!;
+  const [a, b, d] = [box.quad![0]!, box.quad![1]!, box.quad![3]!];
   const long = Math.hypot(b[0] - a[0], b[1] - a[1]);
   const short = Math.hypot(d[0] - a[0], d[1] - a[1]);
   const tilt = (Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI;
