@@ -67,3 +67,18 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   }
   return value;
 }
+
+/**
+ * A failure while handling one poster as a PosterscopeError naming it: kept
+ * as it is when it already is one, else IMAGE_CORRUPT with the first line of
+ * the cause (libvips messages run over several lines).
+ *
+ * @example
+ *   asPosterError('a.jpg', new Error('VipsJpeg: Premature end of input file\n...'))
+ *   // -> PosterscopeError IMAGE_CORRUPT 'a.jpg: VipsJpeg: Premature end of input file'
+ */
+export function asPosterError(source: string, error: unknown): PosterscopeError {
+  if (error instanceof PosterscopeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
+}

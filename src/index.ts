@@ -26,6 +26,7 @@ export { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 export {
   resolveModelFile,
   defaultCacheDir,
+  defaultMirrors,
   type ModelFileSpec,
   type ResolveOptions,
   type ResolvedModelFile,

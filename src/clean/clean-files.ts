@@ -8,13 +8,13 @@
  * and renamed, and the record is appended only after, so a crash never
  * leaves a half-written poster counted as done.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
-import { PosterscopeError } from '../errors.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { PosterscopeError, asPosterError } from '../errors.js';
 import { decodePoster, type DecodeOptions, type Poster } from '../image/poster.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from './clean.js';
@@ -123,17 +123,6 @@ async function endWithNewline(path: string): Promise<void> {
   }
 }
 
-async function writeAtomic(path: string, bytes: Buffer): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
-
 function encode(poster: Poster, format: 'jpeg' | 'png' | 'webp' | 'avif' | 'tiff' | 'gif', quality: number): Promise<Buffer> {
   const image = sharp(poster.pixels, { raw: { width: poster.width, height: poster.height, channels: 3 } });
   return image.toFormat(format, format === 'png' || format === 'gif' ? {} : { quality }).toBuffer();
@@ -174,12 +163,6 @@ function round1(box: TextBox): TextBox {
   };
 }
 
-function toError(file: string, error: unknown): PosterscopeError {
-  if (error instanceof PosterscopeError) return error;
-  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-  return new PosterscopeError('IMAGE_CORRUPT', `${file}: ${message}`, { subject: file, cause: error });
-}
-
 /**
  * Cleans poster files into `out`.
  *
@@ -200,7 +183,7 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
   await endWithNewline(boxesPath);
   const summary: CleanFilesSummary = { posters: files.length, cleaned: 0, skipped: 0, failed: 0, boxes: 0, seconds: 0, errors: [] };
   const fail = (file: string, error: unknown) => {
-    const e = toError(file, error);
+    const e = asPosterError(file, error);
     summary.failed++;
     summary.errors.push({ file, code: e.code, message: e.message });
     options.onError?.(e);
@@ -236,10 +219,10 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
         const format = OUTPUT_FORMATS[extname(job.name).toLowerCase()] ?? 'png';
         const poster = await decodePoster(job.file, { maxSide: 100_000_000, ...options.decode });
         const result = await cleaner.clean(poster);
-        await writeAtomic(target, await encode(result.poster, format, quality));
+        await writeFileAtomic(target, await encode(result.poster, format, quality));
         if (options.preview) {
           const previewName = `${basename(job.name, extname(job.name))}.png`;
-          await writeAtomic(join(options.preview, previewName), await renderPreview(poster, result.poster, result.boxes));
+          await writeFileAtomic(join(options.preview, previewName), await renderPreview(poster, result.poster, result.boxes));
         }
         const record: BoxesRecord = {
           file: job.name,

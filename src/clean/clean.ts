@@ -12,7 +12,7 @@ import type { Poster } from '../image/poster.js';
 import { type DetectOptions, type LoadTextDetectorOptions, type TextDetector, DEFAULT_TEXT_DETECTOR, loadTextDetector } from './detector.js';
 import { BoxCache } from './box-cache.js';
 import { inpaint } from './inpaint.js';
-import { type TextBox, buildMask } from './mask.js';
+import { type TextBox, buildMask, maskArea } from './mask.js';
 
 export interface CleanSettings extends DetectOptions {
   /** Text detector id. Default 'ppocr-v4-det'. */
@@ -109,8 +109,7 @@ export async function loadCleaner(
       }
       if (boxes.length === 0) return { poster, boxes, maskedPixels: 0 };
       const mask = buildMask(poster.width, poster.height, boxes, dilate);
-      let maskedPixels = 0;
-      for (let i = 0; i < mask.length; i++) maskedPixels += mask[i]!;
+      const maskedPixels = maskArea(mask);
       if (maskedPixels === mask.length) {
         throw new PosterscopeError('IMAGE_UNSUPPORTED', `${poster.source}: text covers the whole poster; nothing left to in-paint from`, {
           subject: poster.source,

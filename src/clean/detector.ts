@@ -21,7 +21,7 @@ import sharp from 'sharp';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import type { Poster } from '../image/poster.js';
 import { createRunner, type InferenceRunner } from '../backbone/onnx-runtime.js';
-import { type ModelFileSpec, type ResolveOptions, resolveModelFile } from '../models/resolve.js';
+import { type ModelFileSpec, type ResolveOptions, defaultMirrors, resolveModelFile } from '../models/resolve.js';
 import type { TextBox } from './mask.js';
 
 export interface TextDetectorSpec {
@@ -142,7 +142,7 @@ export async function loadTextDetector(
 ): Promise<TextDetector> {
   const spec = typeof idOrSpec === 'string' ? getTextDetectorSpec(idOrSpec) : idOrSpec;
   const detectOptions = checkDetectOptions(options);
-  const mirrors = [...(options.mirrors ?? mirrorsFromEnv(options.env ?? process.env)), ...packageMirror(spec)];
+  const mirrors = [...(options.mirrors ?? defaultMirrors(options.env)), ...packageMirror(spec)];
   const file = await resolveModelFile(spec.file, { ...options, mirrors });
   const runner: InferenceRunner = await createRunner(await readFile(file.path), {
     inputName: spec.input.name,
@@ -190,10 +190,6 @@ export async function loadTextDetector(
     },
     release: () => runner.release(),
   };
-}
-
-function mirrorsFromEnv(env: NodeJS.ProcessEnv): string[] {
-  return (env.POSTERSCOPE_MIRROR ?? '').split(':').filter((dir) => dir.length > 0);
 }
 
 function clamp(value: number, low: number, high: number): number {

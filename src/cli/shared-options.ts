@@ -2,12 +2,11 @@
  * Options several commands share, defined once, and the helpers that turn
  * them into library options.
  */
-import { delimiter } from 'node:path';
 import { checkInteger } from '../errors.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
-import { defaultCacheDir } from '../models/resolve.js';
+import { defaultCacheDir, defaultMirrors } from '../models/resolve.js';
 import { terminalProgress, silentProgress, type Progress } from '../progress.js';
 import { type CommandContext, type OptionDefinition, UsageError } from './command.js';
 
@@ -72,7 +71,7 @@ export function cacheDirOf(context: CommandContext): string {
 
 export function backboneLoadOptions(context: CommandContext, progress: Progress): LoadBackboneOptions {
   const mirrors = listOption(context, 'mirror');
-  const envMirrors = context.env.POSTERSCOPE_MIRROR?.split(delimiter).filter(Boolean) ?? [];
+  const envMirrors = defaultMirrors(context.env);
   const path = stringOption(context, 'backbone-file');
   const threads = stringOption(context, 'threads');
   return {
@@ -149,13 +148,6 @@ export function cleanSettingsOf(context: CommandContext): CleanSettings {
     ...(dilate !== undefined ? { dilate: integerOption(context, 'dilate', 2, 0, 100) } : {}),
     ...(radius !== undefined ? { radius: integerOption(context, 'inpaint-radius', 5, 1, 50) } : {}),
   };
-}
-
-/** Where the detector file comes from: like a backbone's, but --detector-file instead of --backbone-file. */
-export function detectorLoadOptions(context: CommandContext, progress: Progress): LoadBackboneOptions {
-  const { path: _path, ...options } = backboneLoadOptions(context, progress);
-  const file = stringOption(context, 'detector-file');
-  return { ...options, ...(file ? { path: file } : {}) };
 }
 
 /** `clean` and `detectorPath` library options from --clean, the clean settings and --detector-file; settings alone imply --clean. */

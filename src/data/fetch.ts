@@ -9,8 +9,8 @@
  * image, bad URL) fail the row at once. One row never stops the others: each
  * failure is returned with its reason.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 import http from 'node:http';
 import https from 'node:https';
 import { extname, join } from 'node:path';
@@ -386,13 +386,10 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
       return fail(reasonOf(error, id), attempts);
     }
     const file = join(out, id + sniffExtension(bytes));
-    const part = join(out, `.${id}.part-${process.pid}-${randomBytes(4).toString('hex')}`);
     // No fsync: a poster torn by a crash fails validation on the next run and is fetched again.
     try {
-      await writeFile(part, bytes, { flag: 'wx' });
-      await rename(part, file);
+      await writeFileAtomic(file, bytes);
     } catch (error) {
-      await unlink(part).catch(() => {});
       return fail(`cannot write ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, attempts);
     }
     for (const path of stale) if (path !== file) await unlink(path).catch(() => {});

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
-import { PosterscopeError } from '../errors.js';
+import { PosterscopeError, asPosterError } from '../errors.js';
 import { type DecodeOptions, decodePoster, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -75,12 +75,6 @@ interface QueuedCrop {
   job: Job;
   view: number;
   crop: Crop;
-}
-
-function toError(source: string, error: unknown): PosterscopeError {
-  if (error instanceof PosterscopeError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
 }
 
 /**
@@ -156,7 +150,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       notify();
       while (queue.length > maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
     } catch (error) {
-      finish({ index, source, cached: false, error: toError(source, error) });
+      finish({ index, source, cached: false, error: asPosterError(source, error) });
     }
   };
 

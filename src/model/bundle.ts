@@ -10,7 +10,8 @@
  *   bundle/split.json      train / validation / test poster ids and hashes
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 import { join } from 'node:path';
 import type { BackboneSpec } from '../backbone/registry.js';
 import type { CleanRecord } from '../clean/clean.js';
@@ -107,11 +108,7 @@ export async function saveBundle(
     ...manifest,
     weights: { file: 'weights.bin', sha256: sha256(bytes), bytes: bytes.length },
   };
-  const put = async (name: string, data: string | Buffer) => {
-    const temp = join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(temp, data);
-    await rename(temp, join(dir, name));
-  };
+  const put = (name: string, data: string | Buffer) => writeFileAtomic(join(dir, name), data);
   await put('weights.bin', bytes);
   if (split) await put('split.json', `${JSON.stringify(split)}\n`);
   await put('manifest.json', `${JSON.stringify(full, null, 2)}\n`);

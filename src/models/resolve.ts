@@ -79,6 +79,16 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  *   await resolveModelFile(spec, { offline: true, mirrors: ['/mnt/m'] });
  *   // -> { path: '/mnt/m/mobilenetv2-12-int8.onnx', source: 'mirror', sha256: 'a1b2…' }
  */
+/**
+ * Mirror directories from $POSTERSCOPE_MIRROR, split on the path delimiter.
+ *
+ * @example
+ *   defaultMirrors({ POSTERSCOPE_MIRROR: '/media/models:/srv/models' }) // -> ['/media/models', '/srv/models']
+ */
+export function defaultMirrors(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.POSTERSCOPE_MIRROR ?? '').split(delimiter).filter(Boolean);
+}
+
 export async function resolveModelFile(spec: ModelFileSpec, options: ResolveOptions = {}): Promise<ResolvedModelFile> {
   checkSpec(spec);
   const env = options.env ?? process.env;
@@ -107,7 +117,7 @@ export async function resolveModelFile(spec: ModelFileSpec, options: ResolveOpti
   looked.push(`cache ${cacheModels} (${cacheCheck.state})`);
   if (cacheCheck.detail !== undefined) warn(`cached ${cached} ignored: ${cacheCheck.detail}; ${await moveAside(cached)}`);
 
-  const mirrors = options.mirrors ?? (env.POSTERSCOPE_MIRROR ?? '').split(delimiter).filter(Boolean);
+  const mirrors = options.mirrors ?? defaultMirrors(env);
   if (mirrors.length === 0) looked.push('no mirror (set POSTERSCOPE_MIRROR)');
   for (const mirror of mirrors) {
     const dir = resolvePath(mirror);

@@ -85,14 +85,6 @@ export interface TrainResult {
   seconds: { embed: number; fit: number; total: number };
 }
 
-/** Rows with their mean-of-views embedding and the per-view embeddings used as extra training samples. */
-interface EmbeddedRows {
-  index: number[];
-  hashes: string[];
-  mean: Float32Array[];
-  extra: Float32Array[][];
-}
-
 function gather(rows: number[], embedded: Map<number, { mean: Float32Array; extra: Float32Array[] }>, labels: Uint8Array, genres: number, withExtra: boolean): Examples {
   const dim = embedded.get(rows[0]!)!.mean.length;
   const count = rows.reduce((n, r) => n + 1 + (withExtra ? embedded.get(r)!.extra.length : 0), 0);

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { BOXES_FILE, cleanPosterFiles } from '../../clean/clean-files.js';
-import { loadCleaner } from '../../clean/clean.js';
+import { detectorOptions, loadCleaner } from '../../clean/clean.js';
 import { collectImageFiles } from '../../data/files.js';
 import { type CommandDefinition, EXIT, UsageError } from '../command.js';
 import {
+  backboneLoadOptions,
   backboneOptions,
   cleanOptions,
   cleanSettingsOf,
-  detectorLoadOptions,
   integerOption,
   progressOf,
   progressOptions,
@@ -59,7 +59,7 @@ const command: CommandDefinition = {
     const { files, missing } = await collectImageFiles(context.positionals);
     for (const m of missing) context.stderr.write(`error: ${m.input}: ${m.reason}\n`);
     const progress = progressOf(context);
-    const cleaner = await loadCleaner(settings, detectorLoadOptions(context, progress));
+    const cleaner = await loadCleaner(settings, detectorOptions(backboneLoadOptions(context, progress), stringOption(context, 'detector-file')));
     let summary;
     try {
       const preview = stringOption(context, 'preview');
