@@ -82,3 +82,15 @@ export function asPosterError(source: string, error: unknown): PosterscopeError 
   const message = error instanceof Error ? error.message : String(error);
   return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
 }
+
+/**
+ * A value from a data file cut for a message: a 50 MB cell must not become a
+ * 50 MB error line.
+ *
+ * @example
+ *   excerpt('tt0000001') // -> 'tt0000001'
+ *   excerpt('x'.repeat(50_000_000)) // -> 'xxxxxxxx…xxxx… (50,000,000 characters)' (80 characters kept)
+ */
+export function excerpt(text: string, max = 80): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length.toLocaleString('en-US')} characters)`;
+}

@@ -3,6 +3,7 @@
  * them into library options.
  */
 import { checkInteger } from '../errors.js';
+import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
@@ -90,26 +91,34 @@ export function progressOf(context: CommandContext): Progress {
   return context.values.quiet === true ? silentProgress : terminalProgress({ stream: context.stderr });
 }
 
-export const datasetOptions = {
-  data: { type: 'string', valueName: 'FILE', description: 'Labelled posters: CSV (one-hot, list or |-separated genre column) or JSON Lines' },
-  images: { type: 'string', multiple: true, valueName: 'DIR', description: 'Folder(s) holding the posters; repeatable' },
-  'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the poster id', defaultText: 'id/Id/imdb_id, else column 0' },
-  'genres-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with a genre list ("[\'A\', \'B\']", "A|B", "A,B")', defaultText: 'auto' },
-  'path-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with an image path instead of <id>.jpg' },
+/** `--data` naming posters, as embed and predict read it (no genres). */
+export const posterListOptions = {
+  data: { type: 'string', valueName: 'FILE', description: 'CSV or JSON Lines naming the posters by id (or by an image / path column)' },
+  images: { type: 'string', multiple: true, valueName: 'DIR', description: 'Folder(s) holding the posters, <id>.jpg (any case of extension); repeatable' },
+  'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the poster id', defaultText: 'id/Id/imdb_id/imdbId, else the path column, else column 0' },
+  'path-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with an image path instead of <id>.jpg', defaultText: 'image/path, if any' },
   strict: { type: 'boolean', description: 'Malformed rows are fatal instead of reported' },
 } satisfies Record<string, OptionDefinition>;
 
-/** A column given as a number is an index, otherwise a name. */
-function column(context: CommandContext, name: string): string | number | undefined {
+/** `--data` with genres, as train, evaluate and audit read it. */
+export const datasetOptions = {
+  ...posterListOptions,
+  data: { type: 'string', valueName: 'FILE', description: 'Labelled posters: CSV (one-hot, list or |-separated genre column) or JSON Lines' },
+  'genres-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with a genre list ("[\'A\', \'B\']", "A|B", "A,B")', defaultText: 'auto' },
+} satisfies Record<string, OptionDefinition>;
+
+/** A column option: digits are an index, anything else a name. */
+export function columnOption(context: CommandContext, name: string): string | number | undefined {
   const value = stringOption(context, name);
   if (value === undefined) return undefined;
   return /^\d+$/.test(value) ? Number(value) : value;
 }
 
+/** The column and strictness options of `posterListOptions` / `datasetOptions` that were given. */
 export function datasetOptionsOf(context: CommandContext) {
-  const idColumn = column(context, 'id-column');
-  const genresColumn = column(context, 'genres-column');
-  const pathColumn = column(context, 'path-column');
+  const idColumn = columnOption(context, 'id-column');
+  const genresColumn = columnOption(context, 'genres-column');
+  const pathColumn = columnOption(context, 'path-column');
   return {
     ...(idColumn !== undefined ? { idColumn } : {}),
     ...(genresColumn !== undefined ? { genresColumn } : {}),
@@ -117,6 +126,39 @@ export function datasetOptionsOf(context: CommandContext) {
     ...(context.values.strict === true ? { strict: true } : {}),
   };
 }
+
+/** `--data FILE --images DIR...` as PosterListOptions, or undefined without --data. */
+export function posterListOf(context: CommandContext) {
+  const data = stringOption(context, 'data');
+  if (!data) return undefined;
+  const images = listOption(context, 'images');
+  if (images.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
+  const { genresColumn: _genres, ...columns } = datasetOptionsOf(context);
+  return { data, images, ...columns };
+}
+
+/**
+ * What a command that reads `--data` for posters tells the user: rows with
+ * no image and malformed rows, as `error:` lines (a few examples each), and
+ * how many rows they are.
+ *
+ * @example
+ *   posterListProblems(report, ['posters/'])
+ *   // -> { rows: 3, lines: ['2 rows of ids.csv have no image in posters/ (e.g. tt9 (line 4), tt8 (line 6))',
+ *   //                      'ids.csv line 5: empty id (column "id")'] }
+ */
+export function posterListProblems(report: PosterListReport, images: readonly string[]): { rows: number; lines: string[] } {
+  const lines: string[] = [];
+  if (report.imagesMissing > 0) {
+    const rows = report.imagesMissing === 1 ? '1 row' : `${report.imagesMissing} rows`;
+    lines.push(`${rows} of ${report.file} ${report.imagesMissing === 1 ? 'has' : 'have'} no image in ${images.join(', ')} (e.g. ${report.missingExamples.slice(0, 3).join(', ')})`);
+  }
+  for (const m of report.malformed.slice(0, SHOWN_MALFORMED)) lines.push(`${report.file} line ${m.line}: ${m.reason}`);
+  if (report.malformed.length > SHOWN_MALFORMED) lines.push(`… and ${report.malformed.length - SHOWN_MALFORMED} more malformed rows of ${report.file}`);
+  return { rows: report.imagesMissing + report.malformed.length, lines };
+}
+
+const SHOWN_MALFORMED = 10;
 
 export function numberOption(context: CommandContext, name: string, min: number, max: number): number | undefined {
   const text = stringOption(context, name);

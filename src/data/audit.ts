@@ -14,16 +14,17 @@
  * - tiny: posters whose shorter side is under `minSide` pixels.
  * - rare: genres on fewer than `rare` posters.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
+import pMap from 'p-map';
 import sharp from 'sharp';
-import { type ErrorCode, PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { type ErrorCode, PosterscopeError, checkInteger, excerpt, invalidParameterError } from '../errors.js';
 import { decodePoster } from '../image/poster.js';
 import { type Progress, silentProgress } from '../progress.js';
-import { parseCsv } from './csv.js';
-import { type DatasetOptions, type DatasetReport, type GenreCount, readDataset } from './dataset.js';
-import { IMAGE_EXTENSIONS } from './files.js';
+import { DATASET_FORMATS, type DatasetOptions, type DatasetReport, type GenreCount, readDataset } from './dataset.js';
+import { walkImageFiles } from './files.js';
 import { nearPairs, perceptualHash } from './phash.js';
+import { COLUMN_NAMES, cellText, findColumn, parseTable } from './table.js';
 
 export const AUDIT_CONDITIONS = [
   'malformed',
@@ -181,36 +182,19 @@ export async function readSplits(path: string): Promise<SplitMember[]> {
       }
     }
   } else {
-    const [header, ...rows] = parseCsv(text);
-    const names = header?.fields.map((h) => h.trim().toLowerCase()) ?? [];
-    const idColumn = Math.max(0, names.findIndex((n) => ['id', 'imdb_id', 'imdbid'].includes(n)));
-    let splitColumn = names.findIndex((n) => ['split', 'set', 'subset', 'fold'].includes(n));
+    const table = parseTable(text, file, 'csv');
+    if (table.columns.length < 2) throw splitError(file, `expected ${SPLIT_FORMATS}`);
+    const idColumn = Math.max(0, findColumn(table, COLUMN_NAMES.id));
+    let splitColumn = findColumn(table, COLUMN_NAMES.split, [idColumn]);
     if (splitColumn < 0) splitColumn = idColumn === 0 ? 1 : 0;
-    if (names.length < 2) throw splitError(file, `expected ${SPLIT_FORMATS}`);
-    for (const row of rows) {
-      const id = row.fields[idColumn]?.trim();
-      const split = row.fields[splitColumn]?.trim();
+    for (const row of table.rows) {
+      const id = cellText(row, idColumn);
+      const split = cellText(row, splitColumn);
       if (id && split) members.push({ id, split });
     }
   }
   if (members.length === 0) throw splitError(file, `no split members found; expected ${SPLIT_FORMATS}`);
   return members;
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-async function listImages(dir: string, out: string[]): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) await listImages(path, out);
-    else if (entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(path);
-  }
 }
 
 const genreKey = (genres: readonly string[]) => [...genres].sort().join('|');
@@ -269,7 +253,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
   // Image files nobody labelled.
   const used = new Set([...files.keys()].map((f) => resolve(f)));
   const found: string[] = [];
-  for (const dir of options.images) await listImages(dir, found);
+  for (const dir of options.images) found.push(...(await walkImageFiles(dir)));
   const unlabelled = found.filter((f) => !used.has(resolve(f)) && !linesById.has(stem(f))).sort();
 
   // Decode and hash every poster.
@@ -278,7 +262,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
   const unreadable: AuditReport['unreadable'] = [];
   const tiny: AuditReport['tiny'] = [];
   progress.start('auditing posters', posters.length);
-  await forEachLimit(posters, concurrency, async (poster) => {
+  await pMap(posters, async (poster) => {
     try {
       const decoded = await decodePoster(poster.file, { maxSide: 512 });
       poster.sha256 = decoded.contentHash;
@@ -296,7 +280,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
       unreadable.push({ id: poster.ids[0]!, file: poster.file, code: error.code, reason });
     }
     progress.tick();
-  });
+  }, { concurrency });
   const hashed = posters.filter((p) => p.sha256 !== undefined);
   progress.done(`audited ${hashed.length} posters (${unreadable.length} unreadable)`);
   const byFile = (a: { file: string }, b: { file: string }) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
@@ -442,8 +426,7 @@ function more(total: number): string {
  *   //    '!!  rare genres (< 10 posters): 2\n' + '      Reality-TV 1, N/A 6\n' + ...
  */
 export function formatAudit(report: AuditReport): string {
-  const formats = { 'one-hot': 'one-hot genre columns', list: 'genre lists', jsonl: 'JSON Lines' } as const;
-  const out = [`${report.data}: ${num(report.rows)} rows (${formats[report.format]}), ${num(report.checked)} posters decoded in ${report.seconds.toFixed(1)} s`];
+  const out = [`${report.data}: ${num(report.rows)} rows (${DATASET_FORMATS[report.format]}), ${num(report.checked)} posters decoded in ${report.seconds.toFixed(1)} s`];
   const check = (condition: AuditCondition, title: string, lines: string[], total: number) => {
     const n = report.findings[condition];
     out.push(`${n > 0 ? '!!' : 'ok'}  ${title}: ${num(n)}`);
@@ -456,10 +439,10 @@ export function formatAudit(report: AuditReport): string {
   const { settings: s } = report;
   check('malformed', 'malformed rows', report.malformed.map((m) => `line ${m.line}: ${m.reason}`), report.malformed.length);
   check('unreadable', 'unreadable images', report.unreadable.map((u) => `${u.file}: ${u.reason}`), report.unreadable.length);
-  check('missing', 'rows without an image', report.missing.map((m) => `${m.id} (line ${m.line})`), report.missing.length);
+  check('missing', 'rows without an image', report.missing.map((m) => `${excerpt(m.id)} (line ${m.line})`), report.missing.length);
   check('unlabelled', 'images without a row', report.unlabelled, report.unlabelled.length);
   const duplicates = [
-    ...report.duplicateIds.map((d) => ({ text: `id ${d.id} on lines ${d.lines.join(', ')}`, conflicting: d.conflicting })),
+    ...report.duplicateIds.map((d) => ({ text: `id ${excerpt(d.id)} on lines ${d.lines.join(', ')}`, conflicting: d.conflicting })),
     ...report.identical.map((g) => ({ text: `identical images: ${g.ids.join(', ')}`, conflicting: g.conflicting })),
   ];
   const conflicts = duplicates.filter((d) => d.conflicting).map((d) => d.text);

@@ -1,60 +1,73 @@
 /**
- * A labelled poster data set: a CSV or JSON Lines file naming each poster and
- * its genres, plus the folders the posters live in.
+ * Poster data sets: a table (CSV or JSON Lines, read by `readTable`) naming
+ * each poster, and the folders the posters live in. `readPosterList` reads
+ * the posters a table names (embed, predict with --data); `readDataset` also
+ * reads their genres (train, evaluate, audit). Both resolve columns and find
+ * images the same way, so a poster one command finds, every command finds.
+ *
+ * Columns, when not given (names compared in any case):
+ * - id: id / imdb_id / imdbId; else the image path when there is a path
+ *   column; else (CSV) column 0.
+ * - image path: image / path; when a row's path is empty, `<id><ext>` is
+ *   looked up instead (extension in any case, folders in order).
  *
  * How the genres are found (first match wins):
- * 1. `.jsonl` / `.ndjson` file: JSON Lines, one `{ "image": "a/b.jpg", "genres": ["Drama"] }`
- *    per line (`id` instead of `image` means `<id><ext>` in the images folders;
- *    `genres` may also be a list string like the CSV columns).
- * 2. CSV with `genresColumn` given: list format, read from that column.
- * 3. CSV with two or more columns holding only 0/1 (other than the id and path
+ * 1. `genresColumn` given: a list in that column.
+ * 2. Two or more columns holding only 0/1 (other than the id and path
  *    columns): one-hot, the genre names are those headers. A list column beside
  *    them (like `Genre` in the reference posters' labels.csv) is then ignored.
- * 4. CSV with a column named genre / genres (any case): list format.
+ * 3. A column named genres / genre: a list.
  * Otherwise the file is refused with the columns it has.
  *
- * A list cell may be Python-style "['Action', 'Drama']", JSON '["Action"]',
- * or separated by "|", ";" or "," ("Action|Drama", "Action,Drama" quoted).
+ * A list cell may be Python-style "['Action', 'Drama']", JSON '["Action"]' (or
+ * a JSON Lines array), or separated by "|", ";" or "," ("Action|Drama",
+ * "Action,Drama" quoted).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join } from 'node:path';
-import { PosterscopeError, invalidParameterError } from '../errors.js';
-import { parseCsv } from './csv.js';
-import { IMAGE_EXTENSIONS } from './files.js';
+import { stat } from 'node:fs/promises';
+import { PosterscopeError, excerpt, invalidParameterError } from '../errors.js';
+import { ID_EXTENSIONS, ImageFolders } from './files.js';
+import { COLUMN_NAMES, type ColumnSpec, type Table, cellText, findColumn, readTable, resolveColumn } from './table.js';
 
-export interface DatasetOptions {
+export interface PosterListOptions {
   /** CSV or JSON Lines (.jsonl/.ndjson) file. */
   data: string;
   /** Folders searched, in order, for each row's image. */
   images: string[];
   /**
    * Column holding the poster id (name or 0-based index; a JSON Lines key).
-   * Default: a column named id/Id/ID/imdb_id/imdbId, else column 0.
+   * Default: a column named id/Id/ID/imdb_id/imdbId; else the image path, when
+   * there is a path column; else (CSV) column 0.
    */
-  idColumn?: string | number;
-  /**
-   * Column holding genres as a list ("['A', 'B']" Python-style, '["A"]' JSON-style,
-   * "A|B", "A,B", "A; B"). Default: auto, see the module comment.
-   */
-  genresColumn?: string | number;
-  /** Column holding an image path (relative to the images folders, or absolute) instead of id + extension. */
-  pathColumn?: string | number;
-  /** Extensions tried for `<id><ext>`. Default ['.jpg', '.jpeg', '.png', '.webp']. */
+  idColumn?: ColumnSpec;
+  /** Column holding an image path (relative to the images folders, or absolute). Default: a column named image/path, if any. */
+  pathColumn?: ColumnSpec;
+  /** Extensions tried, in any case, for `<id><ext>`. Default ['.jpg', '.jpeg', '.png', '.webp']. */
   extensions?: string[];
-  /** Drop genres with fewer than this many posters. Default 1, or 0 when `genres` is given. */
-  minCount?: number;
-  /** Fix the vocabulary (and its order); rows' other genres are dropped. Names not in the file are an error. */
-  genres?: string[];
   /** Malformed rows are fatal instead of reported. Default false. */
   strict?: boolean;
 }
 
-export interface DatasetRow {
+export interface DatasetOptions extends PosterListOptions {
+  /**
+   * Column holding genres as a list ("['A', 'B']" Python-style, '["A"]' JSON-style,
+   * "A|B", "A,B", "A; B"). Default: auto, see the module comment.
+   */
+  genresColumn?: ColumnSpec;
+  /** Drop genres with fewer than this many posters. Default 1, or 0 when `genres` is given. */
+  minCount?: number;
+  /** Fix the vocabulary (and its order); rows' other genres are dropped. Names not in the file are an error. */
+  genres?: string[];
+}
+
+export interface PosterRow {
   /** 1-based line the row starts on. */
   line: number;
   id: string;
   /** Path of the poster, null when no file was found. */
   image: string | null;
+}
+
+export interface DatasetRow extends PosterRow {
   /** In vocabulary order. */
   genres: string[];
 }
@@ -64,9 +77,8 @@ export interface GenreCount {
   count: number;
 }
 
-export interface DatasetReport {
+export interface PosterListReport {
   file: string;
-  format: 'one-hot' | 'list' | 'jsonl';
   /** Well-formed rows. */
   rows: number;
   imagesFound: number;
@@ -77,12 +89,23 @@ export interface DatasetReport {
   malformed: Array<{ line: number; reason: string }>;
   /** Rows whose id was already seen (they are kept; the split groups them). */
   duplicateIds: number;
+}
+
+export interface DatasetReport extends PosterListReport {
+  /** How the genres were read: one-hot columns, list cells, or a JSON Lines file. */
+  format: 'one-hot' | 'list' | 'jsonl';
   /** Vocabulary genres, most frequent first. */
   genreCounts: GenreCount[];
   /** Genres below `minCount` or outside the fixed `genres`, most frequent first. */
   droppedGenres: GenreCount[];
   /** Rows left with no genre of the vocabulary. */
   rowsWithoutGenres: number;
+}
+
+export interface PosterList {
+  /** Every well-formed row (image null when not found). */
+  rows: PosterRow[];
+  report: PosterListReport;
 }
 
 export interface Dataset {
@@ -95,25 +118,8 @@ export interface Dataset {
   report: DatasetReport;
 }
 
-const DEFAULT_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
-const ID_NAMES = new Set(['id', 'imdb_id', 'imdbid']);
-const GENRE_NAMES = new Set(['genre', 'genres']);
 const BINARY = /^[01](\.0+)?$/;
 const MISSING_EXAMPLES = 5;
-
-interface RawRow {
-  line: number;
-  id: string;
-  /** Path from a path column or `image` key, else null (look up `<id><ext>`). */
-  path: string | null;
-  genres: string[];
-}
-
-interface Parsed {
-  format: DatasetReport['format'];
-  rows: RawRow[];
-  malformed: Array<{ line: number; reason: string }>;
-}
 
 function dataError(message: string, file: string, cause?: unknown): PosterscopeError {
   return new PosterscopeError('DATA_INVALID', message, { subject: file, cause });
@@ -192,214 +198,61 @@ export function parseGenreList(cell: string): string[] | null {
   return [...new Set(names)];
 }
 
-// ---------------------------------------------------------------- columns
+// ---------------------------------------------------------------- rows
 
-function resolveColumn(option: string, spec: string | number, headers: string[]): number {
-  const expected = () => `one of the columns ${headers.join(', ')} (or an index 0-${headers.length - 1})`;
-  if (typeof spec === 'number') {
-    if (Number.isInteger(spec) && spec >= 0 && spec < headers.length) return spec;
-    throw invalidParameterError(option, expected(), spec);
-  }
-  if (typeof spec !== 'string' || spec.trim() === '') throw invalidParameterError(option, expected(), spec);
-  const name = spec.trim();
-  let index = headers.findIndex((h) => h.trim() === name);
-  if (index < 0) index = headers.findIndex((h) => h.trim().toLowerCase() === name.toLowerCase());
-  if (index < 0 && /^\d+$/.test(name) && Number(name) < headers.length) index = Number(name); // a CLI passes strings
-  if (index < 0) throw invalidParameterError(option, expected(), spec);
-  return index;
+/** A well-formed row's key: its id and, when the table has one, its image path. */
+interface KeyedRow {
+  line: number;
+  id: string;
+  path: string | null;
+  cells: readonly unknown[];
 }
 
-function parseCsvDataset(text: string, file: string, options: DatasetOptions): Parsed {
-  const table = parseCsv(text);
-  const header = table[0];
-  if (!header) throw dataError(`${file}: the file is empty`, file);
-  if (table.length < 2) throw dataError(`${file}: has a header but no rows`, file);
-  const headers = header.fields;
-  const width = headers.length;
-
-  const idIndex =
-    options.idColumn !== undefined
-      ? resolveColumn('idColumn', options.idColumn, headers)
-      : Math.max(0, headers.findIndex((h) => ID_NAMES.has(h.trim().toLowerCase())));
-  const pathIndex = options.pathColumn !== undefined ? resolveColumn('pathColumn', options.pathColumn, headers) : -1;
-  const body = table.slice(1);
-  const malformed: Parsed['malformed'] = [];
-  const wellFormed = body.filter((row) => {
-    if (row.fields.length === width) return true;
-    malformed.push({ line: row.line, reason: `has ${row.fields.length} fields, expected ${width}` });
-    return false;
-  });
-
-  let format: Parsed['format'];
-  let genreIndex = -1;
-  let oneHot: number[] = [];
-  if (options.genresColumn !== undefined) {
-    format = 'list';
-    genreIndex = resolveColumn('genresColumn', options.genresColumn, headers);
-  } else {
-    // A stray typo must not hide a one-hot column: allow 1% (at least one) non-0/1 cells.
-    const tolerance = Math.max(1, Math.floor(wellFormed.length / 100));
-    for (let c = 0; c < width; c++) {
-      if (c === idIndex || c === pathIndex) continue;
-      let odd = 0;
-      for (const row of wellFormed) if (!BINARY.test(row.fields[c]!.trim()) && ++odd > tolerance) break;
-      if (odd <= tolerance && odd < wellFormed.length) oneHot.push(c);
-    }
-    if (oneHot.length >= 2) format = 'one-hot';
-    else {
-      oneHot = [];
-      format = 'list';
-      genreIndex = headers.findIndex((h, c) => c !== idIndex && GENRE_NAMES.has(h.trim().toLowerCase()));
-      if (genreIndex < 0) {
-        throw dataError(`${file}: cannot find the genres: give --genres-column (columns: ${headers.join(', ')})`, file);
-      }
-    }
-  }
-
-  const oneHotNames = oneHot.map((c) => stripQuotes(headers[c]!));
-  const rows: RawRow[] = [];
-  for (const { line, fields } of wellFormed) {
-    const id = fields[idIndex]!.trim();
-    if (id === '') {
-      malformed.push({ line, reason: `empty id (column "${headers[idIndex]}")` });
-      continue;
-    }
-    let path: string | null = null;
-    if (pathIndex >= 0) {
-      path = fields[pathIndex]!.trim();
-      if (path === '') {
-        malformed.push({ line, reason: `empty image path (column "${headers[pathIndex]}")` });
-        continue;
-      }
-    }
-    let genres: string[] = [];
-    let reason: string | null = null;
-    if (format === 'one-hot') {
-      oneHot.forEach((c, k) => {
-        const value = fields[c]!.trim();
-        if (!BINARY.test(value)) reason ??= `column "${headers[c]}" holds "${value}", expected 0 or 1`;
-        else if (value[0] === '1') genres.push(oneHotNames[k]!);
-      });
-    } else {
-      const cell = fields[genreIndex]!;
-      const list = parseGenreList(cell);
-      if (list === null) reason = `cannot read the genre list "${cell}" (column "${headers[genreIndex]}")`;
-      else genres = list;
-    }
-    if (reason !== null) {
-      malformed.push({ line, reason });
-      continue;
-    }
-    rows.push({ line, id, path, genres: [...new Set(genres)] });
-  }
-  malformed.sort((a, b) => a.line - b.line);
-  return { format, rows, malformed };
+interface KeyedTable {
+  table: Table;
+  idIndex: number;
+  pathIndex: number;
+  rows: KeyedRow[];
+  malformed: Array<{ line: number; reason: string }>;
 }
 
-function jsonlKey(option: string, spec: string | number | undefined): string | undefined {
-  if (spec === undefined) return undefined;
-  if (typeof spec !== 'string' || spec.trim() === '') throw invalidParameterError(option, 'a key name for a JSON Lines file', spec);
-  return spec.trim();
+/** The id and path columns (given, else by name), and each row's id and path. */
+function keyRows(table: Table, options: PosterListOptions): KeyedTable {
+  const given = (option: 'idColumn' | 'pathColumn') => (options[option] === undefined ? undefined : resolveColumn(table, option, options[option]));
+  let idIndex = given('idColumn') ?? findColumn(table, COLUMN_NAMES.id);
+  const pathIndex = given('pathColumn') ?? findColumn(table, COLUMN_NAMES.path, [idIndex]);
+  // No id column: a CSV's first column, unless the rows name their images (then the path is the id, as in JSON Lines).
+  if (idIndex < 0 && pathIndex < 0 && table.format === 'csv') idIndex = 0;
+  const malformed: KeyedTable['malformed'] = table.malformed.map(({ line, reason }) => ({ line, reason }));
+  const rows: KeyedRow[] = [];
+  const column = (index: number) => `column "${excerpt(table.columns[index]!)}"`;
+  for (const row of table.rows) {
+    const id = idIndex >= 0 ? cellText(row, idIndex) : '';
+    const path = pathIndex >= 0 ? cellText(row, pathIndex) : '';
+    if (id === undefined) malformed.push({ line: row.line, reason: `the id (${column(idIndex)}) must be text or a number` });
+    else if (path === undefined) malformed.push({ line: row.line, reason: `the image path (${column(pathIndex)}) must be text` });
+    else if (id === '' && path === '') {
+      const named = [idIndex, pathIndex].filter((c) => c >= 0).map((c) => `"${excerpt(table.columns[c]!)}"`);
+      const what = idIndex < 0 ? 'empty image path' : pathIndex < 0 ? 'empty id' : 'empty id and image path';
+      malformed.push({ line: row.line, reason: named.length === 0 ? 'has neither an id nor an image path' : `${what} (column${named.length > 1 ? 's' : ''} ${named.join(', ')})` });
+    } else rows.push({ line: row.line, id: id || path, path: path || null, cells: row.cells });
+  }
+  return { table, idIndex, pathIndex, rows, malformed };
 }
 
-function parseJsonlDataset(text: string, file: string, options: DatasetOptions): Parsed {
-  const idKey = jsonlKey('idColumn', options.idColumn);
-  const pathKey = jsonlKey('pathColumn', options.pathColumn);
-  const genresKey = jsonlKey('genresColumn', options.genresColumn);
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  if (lines.every((l) => l.trim() === '')) throw dataError(`${file}: the file is empty`, file);
-  const rows: RawRow[] = [];
-  const malformed: Parsed['malformed'] = [];
-  lines.forEach((text, i) => {
-    const line = i + 1;
-    if (text.trim() === '') return;
-    let record: unknown;
-    try {
-      record = JSON.parse(text);
-    } catch (error) {
-      malformed.push({ line, reason: `not valid JSON (${(error as Error).message.split('\n')[0]})` });
-      return;
-    }
-    if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-      malformed.push({ line, reason: 'expected a JSON object like {"image": "a.jpg", "genres": ["Drama"]}' });
-      return;
-    }
-    const obj = record as Record<string, unknown>;
-    const pick = (keys: string[]) => keys.find((k) => obj[k] !== undefined);
-    const pathField = pathKey ?? pick(['image', 'path']);
-    const idField = idKey ?? pick(['id', 'Id', 'ID', 'imdb_id', 'imdbId']);
-    const genresField = genresKey ?? pick(['genres', 'genre']) ?? 'genres';
-    const path = pathField === undefined ? undefined : obj[pathField];
-    const rawId = idField === undefined ? undefined : obj[idField];
-    if (path !== undefined && (typeof path !== 'string' || path.trim() === '')) {
-      malformed.push({ line, reason: `"${pathField}" must be a non-empty string` });
-      return;
-    }
-    if (rawId !== undefined && ((typeof rawId !== 'string' && typeof rawId !== 'number') || String(rawId).trim() === '')) {
-      malformed.push({ line, reason: `"${idField}" must be a non-empty string` });
-      return;
-    }
-    if (path === undefined && rawId === undefined) {
-      malformed.push({ line, reason: 'has neither "image" nor "id"' });
-      return;
-    }
-    const value = obj[genresField];
-    let genres: string[] | null = null;
-    if (typeof value === 'string') genres = parseGenreList(value);
-    else if (Array.isArray(value) && value.every((g) => typeof g === 'string')) {
-      genres = [...new Set(value.map(stripQuotes).filter((g) => g !== ''))];
-    }
-    if (genres === null) {
-      malformed.push({ line, reason: `"${genresField}" must be a list of genre names` });
-      return;
-    }
-    const id = rawId !== undefined ? String(rawId).trim() : (path as string).trim();
-    rows.push({ line, id, path: typeof path === 'string' ? path.trim() : null, genres });
-  });
-  if (rows.length === 0 && malformed.length === 0) throw dataError(`${file}: has no rows`, file);
-  return { format: 'jsonl', rows, malformed };
-}
-
-// ---------------------------------------------------------------- images
-
-/** Existence checks with one readdir per folder, however many rows ask. */
-class FolderListings {
-  private readonly listings = new Map<string, Promise<Set<string>>>();
-
-  private list(dir: string): Promise<Set<string>> {
-    let listing = this.listings.get(dir);
-    if (!listing) {
-      listing = readdir(dir).then(
-        (names) => new Set(names),
-        () => new Set<string>(),
-      );
-      this.listings.set(dir, listing);
-    }
-    return listing;
+function checkPosterListOptions(options: PosterListOptions): string[] {
+  if (typeof options !== 'object' || options === null) throw invalidParameterError('options', 'object', options);
+  if (typeof options.data !== 'string' || options.data === '') throw invalidParameterError('data', 'path of a CSV or JSON Lines file', options.data);
+  if (!Array.isArray(options.images) || !options.images.every((f) => typeof f === 'string' && f !== '')) {
+    throw invalidParameterError('images', 'array of folder paths', options.images);
   }
-
-  async exists(path: string): Promise<boolean> {
-    return (await this.list(dirname(path))).has(basename(path));
+  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw invalidParameterError('strict', 'boolean', options.strict);
+  if (options.extensions === undefined) return [...ID_EXTENSIONS];
+  const valid = (e: unknown) => typeof e === 'string' && e.replace(/^\./, '') !== '';
+  if (!Array.isArray(options.extensions) || options.extensions.length === 0 || !options.extensions.every(valid)) {
+    throw invalidParameterError('extensions', 'non-empty array of extensions like ".jpg"', options.extensions);
   }
-}
-
-async function findImage(row: RawRow, folders: string[], extensions: string[], listings: FolderListings): Promise<string | null> {
-  const candidates: string[] = [];
-  if (row.path !== null) {
-    if (isAbsolute(row.path)) candidates.push(row.path);
-    else for (const folder of folders) candidates.push(join(folder, row.path));
-  } else {
-    for (const folder of folders) {
-      // An id that already names an image file ("tt1.jpg") is tried as is first.
-      if (IMAGE_EXTENSIONS.has(extname(row.id).toLowerCase())) candidates.push(join(folder, row.id));
-      for (const ext of extensions) {
-        candidates.push(join(folder, row.id + ext));
-        if (ext !== ext.toUpperCase()) candidates.push(join(folder, row.id + ext.toUpperCase()));
-      }
-    }
-  }
-  for (const candidate of candidates) if (await listings.exists(candidate)) return candidate;
-  return null;
+  return options.extensions;
 }
 
 async function checkFolders(folders: string[]): Promise<void> {
@@ -409,22 +262,124 @@ async function checkFolders(folders: string[]): Promise<void> {
   }
 }
 
-// ---------------------------------------------------------------- options
+/** Reads the table, keys its rows, and refuses it when no row is usable (or, strict, any is malformed). */
+async function openTable(options: PosterListOptions) {
+  const extensions = checkPosterListOptions(options);
+  const table = await readTable(options.data);
+  await checkFolders(options.images);
+  return { keyed: keyRows(table, options), extensions };
+}
 
-function checkOptions(options: DatasetOptions): { extensions: string[]; minCount: number; fixed: string[] | undefined } {
-  if (typeof options !== 'object' || options === null) throw invalidParameterError('options', 'object', options);
-  if (typeof options.data !== 'string' || options.data === '') throw invalidParameterError('data', 'path of a CSV or JSON Lines file', options.data);
-  if (!Array.isArray(options.images) || !options.images.every((f) => typeof f === 'string' && f !== '')) {
-    throw invalidParameterError('images', 'array of folder paths', options.images);
+function refuseBadRows(options: PosterListOptions, malformed: Array<{ line: number; reason: string }>, usable: number): void {
+  const first = malformed[0];
+  if (first && (options.strict || usable === 0)) {
+    const more = options.strict ? '' : ` (no well-formed rows; ${malformed.length} malformed)`;
+    throw dataError(`${options.data} line ${first.line}: ${first.reason}${more}`, options.data);
   }
-  let extensions = DEFAULT_EXTENSIONS;
-  if (options.extensions !== undefined) {
-    const valid = (e: unknown) => typeof e === 'string' && e.replace(/^\./, '') !== '';
-    if (!Array.isArray(options.extensions) || options.extensions.length === 0 || !options.extensions.every(valid)) {
-      throw invalidParameterError('extensions', 'non-empty array of extensions like ".jpg"', options.extensions);
+}
+
+/** Finds each row's image and counts what the two readers report alike. */
+async function locate(rows: readonly KeyedRow[], options: PosterListOptions, extensions: string[], malformed: PosterListReport['malformed']) {
+  const folders = new ImageFolders(options.images, extensions);
+  const images = await Promise.all(rows.map((row) => folders.find(row)));
+  const seen = new Set<string>();
+  let duplicateIds = 0;
+  const missingExamples: string[] = [];
+  rows.forEach((row, i) => {
+    if (seen.has(row.id)) duplicateIds++;
+    seen.add(row.id);
+    if (images[i] === null && missingExamples.length < MISSING_EXAMPLES) missingExamples.push(`${excerpt(row.path ?? row.id)} (line ${row.line})`);
+  });
+  const imagesFound = images.filter((p) => p !== null).length;
+  const report: PosterListReport = {
+    file: options.data,
+    rows: rows.length,
+    imagesFound,
+    imagesMissing: rows.length - imagesFound,
+    missingExamples,
+    malformed: [...malformed].sort((a, b) => a.line - b.line),
+    duplicateIds,
+  };
+  return { images, report };
+}
+
+/**
+ * Reads the posters a table names, without genres: ids (or paths) and their
+ * files, found exactly as `readDataset` finds them.
+ *
+ * @example
+ *   // ids.csv: title,imdbId  /  Alien,tt0000001   (posters/tt0000001.JPG exists)
+ *   const list = await readPosterList({ data: 'ids.csv', images: ['posters/'] });
+ *   list.rows;   // -> [{ line: 2, id: 'tt0000001', image: 'posters/tt0000001.JPG' }]
+ */
+export async function readPosterList(options: PosterListOptions): Promise<PosterList> {
+  const { keyed, extensions } = await openTable(options);
+  refuseBadRows(options, keyed.malformed, keyed.rows.length);
+  const { images, report } = await locate(keyed.rows, options, extensions, keyed.malformed);
+  return { rows: keyed.rows.map((row, i) => ({ line: row.line, id: row.id, image: images[i]! })), report };
+}
+
+// ---------------------------------------------------------------- genres
+
+/** Genre names from a list cell (text or a JSON Lines array); null when unreadable. */
+function genresOf(value: unknown): string[] | null {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return parseGenreList(value);
+  if (Array.isArray(value) && value.every((g) => typeof g === 'string')) return [...new Set(value.map(stripQuotes).filter((g) => g !== ''))];
+  return null;
+}
+
+const shown = (value: unknown) => excerpt(typeof value === 'string' ? value : JSON.stringify(value) ?? String(value));
+
+/** How the genres are stored (see the module comment) and each keyed row's genres. */
+function readGenres(keyed: KeyedTable, options: DatasetOptions) {
+  const { table, idIndex, pathIndex } = keyed;
+  const { columns } = table;
+  const malformed: Array<{ line: number; reason: string }> = [];
+  let listIndex = -1;
+  let oneHot: number[] = [];
+  if (options.genresColumn !== undefined) listIndex = resolveColumn(table, 'genresColumn', options.genresColumn);
+  else {
+    // A stray typo must not hide a one-hot column: allow 1% (at least one) non-0/1 cells.
+    const tolerance = Math.max(1, Math.floor(keyed.rows.length / 100));
+    for (let c = 0; c < columns.length; c++) {
+      if (c === idIndex || c === pathIndex) continue;
+      let odd = 0;
+      for (const row of keyed.rows) if (!BINARY.test(String(row.cells[c] ?? '').trim()) && ++odd > tolerance) break;
+      if (odd <= tolerance && odd < keyed.rows.length) oneHot.push(c);
     }
-    extensions = options.extensions.map((e) => (e.startsWith('.') ? e : `.${e}`));
+    if (oneHot.length < 2) {
+      oneHot = [];
+      listIndex = findColumn(table, COLUMN_NAMES.genres, [idIndex, pathIndex]);
+      if (listIndex < 0) {
+        throw dataError(`${table.file}: cannot find the genres: give --genres-column (columns: ${columns.join(', ')})`, table.file);
+      }
+    }
   }
+  const format: DatasetReport['format'] = table.format === 'jsonl' ? 'jsonl' : oneHot.length > 0 ? 'one-hot' : 'list';
+  const oneHotNames = oneHot.map((c) => stripQuotes(columns[c]!));
+  const rows: Array<KeyedRow & { genres: string[] }> = [];
+  for (const row of keyed.rows) {
+    let genres: string[] = [];
+    let reason: string | null = null;
+    if (oneHot.length > 0) {
+      oneHot.forEach((c, k) => {
+        const value = String(row.cells[c] ?? '').trim();
+        if (!BINARY.test(value)) reason ??= `column "${excerpt(columns[c]!)}" holds "${excerpt(value)}", expected 0 or 1`;
+        else if (value[0] === '1') genres.push(oneHotNames[k]!);
+      });
+    } else {
+      const list = genresOf(row.cells[listIndex]);
+      if (list === null) reason = `cannot read the genre list ${shown(row.cells[listIndex])} (column "${excerpt(columns[listIndex]!)}")`;
+      else genres = list;
+    }
+    if (reason !== null) malformed.push({ line: row.line, reason });
+    else rows.push({ ...row, genres: [...new Set(genres)] });
+  }
+  return { format, rows, malformed };
+}
+
+function checkGenreOptions(options: DatasetOptions): { minCount: number; fixed: string[] | undefined } {
   let fixed: string[] | undefined;
   if (options.genres !== undefined) {
     const names = Array.isArray(options.genres) ? options.genres.map((g) => (typeof g === 'string' ? g.trim() : '')) : [];
@@ -435,8 +390,7 @@ function checkOptions(options: DatasetOptions): { extensions: string[]; minCount
   }
   const minCount = options.minCount ?? (fixed ? 0 : 1);
   if (!Number.isInteger(minCount) || minCount < 0) throw invalidParameterError('minCount', 'non-negative integer', options.minCount);
-  if (options.strict !== undefined && typeof options.strict !== 'boolean') throw invalidParameterError('strict', 'boolean', options.strict);
-  return { extensions, minCount, fixed };
+  return { minCount, fixed };
 }
 
 const byCount = (a: GenreCount, b: GenreCount) => b.count - a.count || (a.genre < b.genre ? -1 : a.genre > b.genre ? 1 : 0);
@@ -455,26 +409,13 @@ const byCount = (a: GenreCount, b: GenreCount) => b.count - a.count || (a.genre 
  *   await readDataset({ data: 'movies.csv', idColumn: 0, genresColumn: 3, images: ['a/', 'b/'] });
  */
 export async function readDataset(options: DatasetOptions): Promise<Dataset> {
-  const { extensions, minCount, fixed } = checkOptions(options);
+  if (typeof options !== 'object' || options === null) throw invalidParameterError('options', 'object', options);
+  const { minCount, fixed } = checkGenreOptions(options);
+  const { keyed, extensions } = await openTable(options);
+  const parsed = readGenres(keyed, options);
+  const malformed = [...keyed.malformed, ...parsed.malformed].sort((a, b) => a.line - b.line);
+  refuseBadRows(options, malformed, parsed.rows.length);
   const file = options.data;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a CSV or JSON Lines file' : (error as Error).message;
-    throw dataError(`${file}: ${why}`, file, error);
-  }
-  if (text.trim() === '') throw dataError(`${file}: the file is empty`, file);
-  await checkFolders(options.images);
-
-  const jsonl = /\.(jsonl|ndjson)$/i.test(file);
-  const parsed = jsonl ? parseJsonlDataset(text, file, options) : parseCsvDataset(text, file, options);
-  const first = parsed.malformed[0];
-  if (first && (options.strict || parsed.rows.length === 0)) {
-    const more = options.strict ? '' : ` (no well-formed rows; ${parsed.malformed.length} malformed)`;
-    throw dataError(`${file} line ${first.line}: ${first.reason}${more}`, file);
-  }
 
   // Vocabulary.
   const counts = new Map<string, number>();
@@ -488,33 +429,16 @@ export async function readDataset(options: DatasetOptions): Promise<Dataset> {
   const vocabulary = new Map(genres.map((g, i) => [g, i]));
   const droppedGenres = found.filter((g) => !vocabulary.has(g)).map((genre) => ({ genre, count: counts.get(genre)! }));
 
-  // Images, ids.
-  const listings = new FolderListings();
-  const images = await Promise.all(parsed.rows.map((row) => findImage(row, options.images, extensions, listings)));
-  const seen = new Set<string>();
-  let duplicateIds = 0;
+  const { images, report: base } = await locate(parsed.rows, options, extensions, malformed);
   let rowsWithoutGenres = 0;
-  const missingExamples: string[] = [];
   const rows: DatasetRow[] = parsed.rows.map((raw, i) => {
-    if (seen.has(raw.id)) duplicateIds++;
-    seen.add(raw.id);
-    const image = images[i]!;
-    if (image === null && missingExamples.length < MISSING_EXAMPLES) missingExamples.push(`${raw.path ?? raw.id} (line ${raw.line})`);
     const kept = raw.genres.filter((g) => vocabulary.has(g)).sort((a, b) => vocabulary.get(a)! - vocabulary.get(b)!);
     if (kept.length === 0) rowsWithoutGenres++;
-    return { line: raw.line, id: raw.id, image, genres: kept };
+    return { line: raw.line, id: raw.id, image: images[i]!, genres: kept };
   });
-  const imagesFound = images.filter((p) => p !== null).length;
-
   const report: DatasetReport = {
-    file,
+    ...base,
     format: parsed.format,
-    rows: rows.length,
-    imagesFound,
-    imagesMissing: rows.length - imagesFound,
-    missingExamples,
-    malformed: parsed.malformed,
-    duplicateIds,
     genreCounts: genres.map((genre) => ({ genre, count: counts.get(genre) ?? 0 })).sort(byCount),
     droppedGenres: droppedGenres.sort(byCount),
     rowsWithoutGenres,
@@ -537,6 +461,9 @@ export async function readDataset(options: DatasetOptions): Promise<Dataset> {
 }
 
 // ---------------------------------------------------------------- report
+
+/** How each genre storage is named in reports. */
+export const DATASET_FORMATS = { 'one-hot': 'one-hot genre columns', list: 'genre lists', jsonl: 'JSON Lines' } as const satisfies Record<DatasetReport['format'], string>;
 
 const num = (n: number) => n.toLocaleString('en-US');
 
@@ -572,8 +499,7 @@ function genreCells(list: GenreCount[]): string[] {
  *   //    '  Drama       2,998   Sci-Fi        316\n' + ...
  */
 export function formatDatasetReport(report: DatasetReport): string {
-  const formats = { 'one-hot': 'one-hot genre columns', list: 'genre lists', jsonl: 'JSON Lines' } as const;
-  const out = [`${report.file}: ${num(report.rows)} rows (${formats[report.format]})`];
+  const out = [`${report.file}: ${num(report.rows)} rows (${DATASET_FORMATS[report.format]})`];
   out.push(`images: ${num(report.imagesFound)} found, ${num(report.imagesMissing)} missing`);
   if (report.imagesMissing > 0) {
     const more = report.imagesMissing > report.missingExamples.length ? ', …' : '';

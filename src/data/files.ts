@@ -1,11 +1,62 @@
 /**
- * Turning what a user typed (files, directories, globs) into poster files.
+ * Poster files on disk: the one directory walker (symlinks followed, loops
+ * cut), what a user typed (files, directories, globs) turned into poster
+ * files, and the one lookup of a table row's poster in the image folders.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
+import { glob } from 'tinyglobby';
 
 /** Extensions picked up when walking a directory (files named explicitly are always tried). */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff']);
+
+/** Extensions tried, in this order and in any case, for a row's `<id><ext>`. */
+export const ID_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+
+const isImageName = (name: string) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
+
+/** Directory order: siblings by name, a folder's files where the folder sorts. */
+function byFolderOrder(a: string, b: string): number {
+  const x = a.split(sep);
+  const y = b.split(sep);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const order = x[i]!.localeCompare(y[i]!);
+    if (order !== 0) return order;
+  }
+  return x.length - y.length;
+}
+
+/**
+ * Drops paths that are the same file as an earlier one (a symlink loop walked
+ * once around, a link beside its target), keeping the first path seen.
+ */
+async function distinctFiles(paths: readonly string[], seen: Set<string>): Promise<string[]> {
+  const out: string[] = [];
+  for (const path of paths) {
+    const real = await realpath(path).catch(() => resolve(path));
+    if (seen.has(real)) continue;
+    seen.add(real);
+    out.push(path);
+  }
+  return out;
+}
+
+/**
+ * Every image file under `dir` (recursively, hidden ones included), symlinks
+ * to files and folders followed, each file once however many links lead to
+ * it; in folder order. Throws when `dir` cannot be read.
+ *
+ * @example
+ *   await walkImageFiles('posters')
+ *   // -> ['posters/a.jpg', 'posters/b.PNG', 'posters/linked.jpg', 'posters/sub/c.webp']
+ */
+export async function walkImageFiles(dir: string): Promise<string[]> {
+  await readdir(dir); // a missing or unreadable folder is an error, not an empty list
+  const found = await glob('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
+  const images = found.filter(isImageName).map((p) => join(dir, p));
+  images.sort(byFolderOrder);
+  return distinctFiles(images, new Set());
+}
 
 export interface CollectedFiles {
   files: string[];
@@ -13,34 +64,10 @@ export interface CollectedFiles {
   missing: Array<{ input: string; reason: string }>;
 }
 
-function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '*' && pattern[i + 1] === '*') {
-      re += '.*';
-      i++;
-      if (pattern[i + 1] === '/') i++;
-    } else if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
-async function walk(dir: string, out: string[]): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => a.name.localeCompare(b.name));
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) await walk(path, out);
-    else if (entry.isFile() && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(path);
-  }
-}
-
 /**
- * Expands files, directories (recursively) and globs (`*`, `?`, `**`) into a
- * sorted, de-duplicated list of image files.
+ * Expands files, directories (recursively) and globs (`*`, `?`, `**`, `[ab]`,
+ * `{a,b}`) into a de-duplicated list of image files: each directory and glob
+ * in folder order, inputs in the order given.
  *
  * @example
  *   await collectImageFiles(['posters/', 'extra/*.png', 'nope.jpg'])
@@ -50,33 +77,107 @@ async function walk(dir: string, out: string[]): Promise<void> {
 export async function collectImageFiles(inputs: readonly string[]): Promise<CollectedFiles> {
   const files: string[] = [];
   const missing: CollectedFiles['missing'] = [];
+  const seen = new Set<string>();
   for (const input of inputs) {
     if (/[*?]/.test(input)) {
-      const firstWild = input.search(/[*?]/);
-      const base = input.slice(0, input.lastIndexOf('/', firstWild) + 1) || '.';
-      const pattern = globToRegExp(resolve(input));
-      const found: string[] = [];
-      try {
-        await walk(base, found);
-      } catch {
-        /* a glob whose base does not exist matches nothing */
-      }
-      const matched = found.filter((f) => pattern.test(resolve(f)));
-      if (matched.length === 0) missing.push({ input, reason: 'pattern matched no image files' });
-      files.push(...matched);
+      const matched = await glob(input.split(sep).join('/'), { dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false, absolute: isAbsolute(input) });
+      const images = matched.filter(isImageName).map((p) => p.split('/').join(sep));
+      images.sort(byFolderOrder);
+      const added = await distinctFiles(images, seen);
+      if (images.length === 0) missing.push({ input, reason: 'pattern matched no image files' });
+      files.push(...added);
       continue;
     }
-    try {
-      const info = await stat(input);
-      if (info.isDirectory()) {
-        const before = files.length;
-        await walk(input, files);
-        if (files.length === before) missing.push({ input, reason: 'directory holds no image files' });
-      } else files.push(input);
-    } catch {
-      // Keep it: the poster reader reports the precise reason for this input.
-      files.push(input);
+    const info = await stat(input).catch(() => null);
+    if (info?.isDirectory()) {
+      const found = await walkImageFiles(input);
+      if (found.length === 0) missing.push({ input, reason: 'directory holds no image files' });
+      files.push(...(await distinctFiles(found, seen)));
+    } else if (info) {
+      files.push(...(await distinctFiles([input], seen)));
+    } else {
+      // Kept: the poster reader reports the precise reason for this input.
+      if (!files.includes(input)) files.push(input);
     }
   }
-  return { files: [...new Set(files)], missing };
+  return { files, missing };
+}
+
+/**
+ * Finds a table row's poster in the image folders, listing each folder once
+ * however many rows ask (a readdir per folder, not a stat per row).
+ *
+ * - By id: `<id><ext>` for each of `extensions` in any case (`tt1.JPG` is
+ *   found for `.jpg`), in the first folder holding one; an id that already
+ *   names an image file (`tt1.jpg`) is tried as it is first.
+ * - By path: relative to each folder in turn, or absolute.
+ *
+ * @example
+ *   const folders = new ImageFolders(['posters/', 'more/']);
+ *   await folders.find({ id: 'tt0000001' })          // -> 'posters/tt0000001.JPG'
+ *   await folders.find({ id: 'x', path: 'sub/a.png' }) // -> 'more/sub/a.png'
+ *   await folders.find({ id: 'tt9' })                // -> null
+ */
+export class ImageFolders {
+  private readonly listings = new Map<string, Promise<{ names: Set<string>; byLowerExt: Map<string, string> }>>();
+  private readonly extensions: string[];
+
+  constructor(
+    readonly folders: readonly string[],
+    extensions: readonly string[] = ID_EXTENSIONS,
+  ) {
+    this.extensions = extensions.map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
+  }
+
+  private list(dir: string) {
+    let listing = this.listings.get(dir);
+    if (!listing) {
+      listing = readdir(dir).then(
+        (names) => {
+          const byLowerExt = new Map<string, string>();
+          for (const name of names.sort()) {
+            const ext = extname(name);
+            const key = name.slice(0, name.length - ext.length) + ext.toLowerCase();
+            if (!byLowerExt.has(key)) byLowerExt.set(key, name);
+          }
+          return { names: new Set(names), byLowerExt };
+        },
+        () => ({ names: new Set<string>(), byLowerExt: new Map<string, string>() }),
+      );
+      this.listings.set(dir, listing);
+    }
+    return listing;
+  }
+
+  /** The file named `name` in `dir`, its extension in any case when `anyCase`. */
+  private async lookup(dir: string, name: string, anyCase: boolean): Promise<string | null> {
+    const { names, byLowerExt } = await this.list(dir);
+    if (names.has(name)) return join(dir, name);
+    if (!anyCase) return null;
+    const ext = extname(name);
+    const actual = byLowerExt.get(name.slice(0, name.length - ext.length) + ext.toLowerCase());
+    return actual === undefined ? null : join(dir, actual);
+  }
+
+  async find(row: { id: string; path?: string | null }): Promise<string | null> {
+    if (row.path) {
+      if (isAbsolute(row.path)) return this.lookup(dirname(row.path), basename(row.path), false);
+      for (const folder of this.folders) {
+        const candidate = join(folder, row.path);
+        const found = await this.lookup(dirname(candidate), basename(candidate), false);
+        if (found) return found;
+      }
+      return null;
+    }
+    if (row.id === '') return null;
+    const names = [...(isImageName(row.id) ? [row.id] : []), ...this.extensions.map((ext) => row.id + ext)];
+    for (const folder of this.folders) {
+      for (const name of names) {
+        const candidate = join(folder, name);
+        const found = await this.lookup(dirname(candidate), basename(candidate), true);
+        if (found) return found;
+      }
+    }
+    return null;
+  }
 }

@@ -2,7 +2,7 @@
  * Test fixtures made on the fly: tiny posters encoded with sharp into a temp
  * dir, and hand-crafted hostile files. Nothing binary is committed.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -41,6 +41,18 @@ export async function makeTempDir(prefix = 'posterscope-'): Promise<TempDir> {
     },
     remove: () => rm(path, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Empty files named `names` in `folder` (created if needed): enough where only
+ * names, links and existence matter.
+ *
+ * @example
+ *   await touchFiles(dir.file('posters'), 'tt1.jpg', 'tt2.PNG');
+ */
+export async function touchFiles(folder: string, ...names: string[]): Promise<void> {
+  await mkdir(folder, { recursive: true });
+  for (const name of names) await writeFile(join(folder, name), '');
 }
 
 export type Rgb = readonly [number, number, number];

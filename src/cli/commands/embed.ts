@@ -1,8 +1,6 @@
-import { access, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { loadBackbone } from '../../backbone/backbone.js';
 import { DEFAULT_BACKBONE, loadBackboneSpec } from '../../backbone/registry.js';
-import { parseCsv } from '../../data/csv.js';
+import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
 import { EmbeddingCache } from '../../embed/cache.js';
 import { embedPosters } from '../../embed/pipeline.js';
@@ -13,43 +11,13 @@ import {
   backboneOptions,
   cacheDirOf,
   integerOption,
-  listOption,
+  posterListOf,
+  posterListOptions,
+  posterListProblems,
   progressOf,
   progressOptions,
   stringOption,
 } from '../shared-options.js';
-
-const ID_EXTENSIONS = ['', '.jpg', '.jpeg', '.png', '.webp'];
-
-/** Image files named by the first column (or `idColumn`) of a CSV, looked up in the image folders. */
-async function filesFromData(dataPath: string, imageDirs: string[], idColumn: string | undefined) {
-  const rows = parseCsv(await readFile(dataPath, 'utf8'));
-  const header = rows[0]?.fields ?? [];
-  const column = idColumn === undefined ? 0 : /^\d+$/.test(idColumn) ? Number(idColumn) : header.indexOf(idColumn);
-  if (column < 0 || column >= header.length) {
-    throw new UsageError(`Expected a column of ${dataPath} (${header.join(', ')}) for --id-column but received "${idColumn}"`);
-  }
-  const files: string[] = [];
-  const missing: string[] = [];
-  for (const row of rows.slice(1)) {
-    const id = row.fields[column]?.trim();
-    if (!id) continue;
-    let found: string | undefined;
-    for (const dir of imageDirs) {
-      for (const ext of ID_EXTENSIONS) {
-        const candidate = join(dir, `${id}${ext}`);
-        if (await access(candidate).then(() => true, () => false)) {
-          found = candidate;
-          break;
-        }
-      }
-      if (found) break;
-    }
-    if (found) files.push(found);
-    else missing.push(id);
-  }
-  return { files, missing };
-}
 
 const command: CommandDefinition = {
   name: 'embed',
@@ -61,9 +29,7 @@ const command: CommandDefinition = {
     'where it stopped. View sets: ' + Object.entries(VIEW_SETS).map(([k, v]) => `${k} = ${v.join('+')}`).join('; ') + '.',
   ].join('\n'),
   options: {
-    data: { type: 'string', valueName: 'FILE', description: 'CSV whose first column (or --id-column) names the posters' },
-    images: { type: 'string', multiple: true, valueName: 'DIR', description: 'Folder(s) holding <id>.jpg for --data; repeatable' },
-    'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column of --data holding the poster id', defaultText: '0' },
+    ...posterListOptions,
     views: {
       type: 'string',
       valueName: 'LIST',
@@ -82,22 +48,22 @@ const command: CommandDefinition = {
     'POSTERSCOPE_MIRROR=/media/models posterscope embed --offline "scans/**/*.png"',
   ],
   async run(context) {
-    const dataPath = stringOption(context, 'data');
-    const imageDirs = listOption(context, 'images');
+    const list = posterListOf(context);
     let files: string[];
     const problems: string[] = [];
-    if (dataPath) {
-      if (imageDirs.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
-      const found = await filesFromData(dataPath, imageDirs, stringOption(context, 'id-column'));
-      files = found.files;
-      if (found.missing.length > 0) {
-        problems.push(`${found.missing.length} rows of ${dataPath} have no image in ${imageDirs.join(', ')} (e.g. ${found.missing.slice(0, 3).join(', ')})`);
-      }
+    let unusable = 0;
+    if (list) {
+      const { rows, report } = await readPosterList(list);
+      files = [...new Set(rows.flatMap((row) => (row.image === null ? [] : [row.image])))];
+      const found = posterListProblems(report, list.images);
+      problems.push(...found.lines);
+      unusable = found.rows;
     } else {
       if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs, or --data FILE --images DIR');
       const collected = await collectImageFiles(context.positionals);
       files = collected.files;
       for (const m of collected.missing) problems.push(`${m.input}: ${m.reason}`);
+      unusable = collected.missing.length;
     }
     const views = parseViews(stringOption(context, 'views') ?? 'single');
     const progress = progressOf(context);
@@ -137,7 +103,7 @@ const command: CommandDefinition = {
       views: views.map(viewName),
       cache: cache.directory,
       ...summary,
-      failed: summary.failed + problems.length,
+      failed: summary.failed + unusable,
     };
     if (context.values.json === true) context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {

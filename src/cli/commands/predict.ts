@@ -1,5 +1,8 @@
 import { createWriteStream } from 'node:fs';
+import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
+import { toCsv } from '../../data/table.js';
+import { excerpt } from '../../errors.js';
 import { VIEW_SETS } from '../../image/views.js';
 import { type Prediction, loadModel } from '../../model/model.js';
 import { type CommandContext, type CommandDefinition, EXIT, UsageError } from '../command.js';
@@ -10,6 +13,8 @@ import {
   cleanOptions,
   integerOption,
   numberOption,
+  posterListOf,
+  posterListOptions,
   progressOf,
   progressOptions,
   stringOption,
@@ -18,10 +23,6 @@ import {
 const FORMATS = ['json', 'jsonl', 'csv', 'table'] as const;
 type Format = (typeof FORMATS)[number];
 const DEFAULT_SHOWN = 5;
-
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
 
 /** The JSON object for one input: without --verbose, `scores` keeps the predicted genres and the top five. */
 function view(prediction: Prediction, verbose: boolean): Prediction {
@@ -37,16 +38,11 @@ function render(predictions: Prediction[], format: Format, verbose: boolean, gen
     case 'jsonl':
       return predictions.map((p) => `${JSON.stringify(view(p, verbose))}\n`).join('');
     case 'csv': {
-      const lines = [['input', 'genres', 'error', ...genres].map(csvField).join(',')];
-      for (const p of predictions) {
+      const rows = predictions.map((p) => {
         const byGenre = new Map(p.scores.map((s) => [s.genre, s.score]));
-        lines.push(
-          [p.input, p.genres.join('|'), p.error?.message ?? '', ...genres.map((g) => (byGenre.has(g) ? byGenre.get(g)!.toFixed(5) : ''))]
-            .map(csvField)
-            .join(','),
-        );
-      }
-      return `${lines.join('\n')}\n`;
+        return [p.input, p.genres.join('|'), p.error?.message ?? '', ...genres.map((g) => (byGenre.has(g) ? byGenre.get(g)!.toFixed(5) : ''))];
+      });
+      return toCsv([['input', 'genres', 'error', ...genres], ...rows]);
     }
     case 'table': {
       const rows = predictions.map((p) => {
@@ -63,7 +59,7 @@ function render(predictions: Prediction[], format: Format, verbose: boolean, gen
 const command: CommandDefinition = {
   name: 'predict',
   summary: 'Predict the genres of posters (files, folders, globs) with a model bundle.',
-  usage: 'posterscope predict <files|dirs|globs...> [options]',
+  usage: 'posterscope predict <files|dirs|globs...> [options]\n       posterscope predict --data list.csv --images DIR [options]',
   details: [
     'Output: --format json (default when stdout is not a terminal) is an array with one object',
     'per input: { "input", "genres": [...], "scores": [{ "genre", "score" }, ...high to low],',
@@ -73,6 +69,7 @@ const command: CommandDefinition = {
   ].join('\n'),
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Model bundle to use', defaultText: 'the built-in default model' },
+    ...posterListOptions,
     threshold: { type: 'string', valueName: 'P', description: 'One global threshold instead of the bundle\'s tuned policy' },
     'top-k': { type: 'string', valueName: 'K', description: 'At most K genres per poster' },
     'at-least-one': { type: 'boolean', description: 'Always give at least the top genre' },
@@ -96,9 +93,11 @@ const command: CommandDefinition = {
     'posterscope predict posters/ --format csv --output genres.csv',
     'posterscope predict "new/**/*.jpg" --top-k 3 --tta tiles --format jsonl',
     'posterscope predict poster.jpg --model my-model --threshold 0.3 --verbose',
+    'posterscope predict --data new.csv --images posters/ --format csv -o genres.csv',
   ],
   async run(context: CommandContext) {
-    if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs to predict (see `posterscope predict --help`)');
+    const list = posterListOf(context);
+    if (context.positionals.length === 0 && !list) throw new UsageError('give poster files, folders or globs to predict, or --data FILE --images DIR (see `posterscope predict --help`)');
     const formatText = stringOption(context, 'format');
     if (formatText !== undefined && !FORMATS.includes(formatText as Format)) {
       throw new UsageError(`Expected one of ${FORMATS.join(', ')} for --format but received "${formatText}"`);
@@ -108,6 +107,16 @@ const command: CommandDefinition = {
     const threshold = numberOption(context, 'threshold', 0, 1);
     const tta = stringOption(context, 'tta');
     const { files, missing } = await collectImageFiles(context.positionals);
+    const problems: string[] = [];
+    if (list) {
+      // Rows of --data: each found poster is an input; a row without one is a failed input, named by its id.
+      const { rows, report } = await readPosterList(list);
+      for (const row of rows) {
+        if (row.image !== null) files.push(row.image);
+        else missing.push({ input: row.id, reason: `no image in ${list.images.join(', ')} (${list.data} line ${row.line})` });
+      }
+      problems.push(...report.malformed.map((m) => `${list.data} line ${m.line}: ${m.reason}`));
+    }
     const progress = progressOf(context);
     const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context) });
     const topK = context.values['top-k'] === undefined ? undefined : integerOption(context, 'top-k', 1, 1, model.genres.length);
@@ -126,7 +135,7 @@ const command: CommandDefinition = {
       await model.release();
     }
     for (const m of missing) {
-      predictions.push({ input: m.input, genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${m.input}: ${m.reason}` } });
+      predictions.push({ input: m.input, genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(m.input)}: ${m.reason}` } });
     }
     const text = render(predictions, format, context.values.verbose === true, model.genres);
     if (output) {
@@ -137,8 +146,8 @@ const command: CommandDefinition = {
       });
     } else context.stdout.write(text);
     const failed = predictions.filter((p) => p.error);
-    for (const p of failed) context.stderr.write(`error: ${p.error!.message}\n`);
-    return failed.length > 0 ? EXIT.failed : EXIT.ok;
+    for (const line of [...problems, ...failed.map((p) => p.error!.message)]) context.stderr.write(`error: ${line}\n`);
+    return failed.length + problems.length > 0 ? EXIT.failed : EXIT.ok;
   },
 };
 

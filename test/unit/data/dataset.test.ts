@@ -1,24 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatDatasetReport, parseGenreList, readDataset } from '../../../src/data/dataset.js';
+import { formatDatasetReport, parseGenreList, readDataset, readPosterList } from '../../../src/data/dataset.js';
 import { PosterscopeError } from '../../../src/errors.js';
-import { type TempDir, makeTempDir } from '../../helpers/images.js';
+import { type TempDir, makeTempDir, touchFiles } from '../../helpers/images.js';
 
 let dir: TempDir;
 let posters: string;
 
-/** Empty files are enough: only existence is checked. */
-async function touch(folder: string, ...names: string[]): Promise<void> {
-  await mkdir(folder, { recursive: true });
-  for (const name of names) await writeFile(join(folder, name), '');
-}
-
 before(async () => {
   dir = await makeTempDir('posterscope-dataset-');
   posters = dir.file('posters');
-  await touch(posters, 'tt1.jpg', 'tt2.jpg', 'tt3.png', 'tt4.jpg');
+  await touchFiles(posters, 'tt1.jpg', 'tt2.jpg', 'tt3.png', 'tt4.jpg');
 });
 
 after(() => dir.remove());
@@ -98,8 +92,8 @@ test('parseGenreList reads every list style and refuses broken ones', () => {
 test('the reference layout: id in column 0, a Python list in column 3, posters split over two folders', async () => {
   const a = dir.file('ref-a');
   const b = dir.file('ref-b');
-  await touch(a, 'tt0000001.jpg', 'tt0000003.jpg');
-  await touch(b, 'tt0000002.jpg', 'tt0000003.jpg');
+  await touchFiles(a, 'tt0000001.jpg', 'tt0000003.jpg');
+  await touchFiles(b, 'tt0000002.jpg', 'tt0000003.jpg');
   const data = await dir.write(
     'reference.csv',
     [
@@ -144,8 +138,8 @@ test('columns chosen by name and by index; a wrong name lists the columns', asyn
 
 test('a path column, absolute or relative to the images folders; extensions for ids', async () => {
   const nested = dir.file('nested');
-  await touch(join(nested, 'sub'), 'a.webp');
-  await touch(dir.file('abs'), 'b.gif');
+  await touchFiles(join(nested, 'sub'), 'a.webp');
+  await touchFiles(dir.file('abs'), 'b.gif');
   const data = await dir.write(
     'paths.csv',
     `id,file,genre\nm1,sub/a.webp,Drama\nm2,${dir.file('abs/b.gif')},Comedy\nm3,sub/none.jpg,War\n`,
@@ -157,7 +151,7 @@ test('a path column, absolute or relative to the images folders; extensions for 
   );
   assert.deepEqual(ds.report.missingExamples, ['sub/none.jpg (line 4)']);
 
-  await touch(dir.file('ext'), 'p1.gif', 'p2.JPG', 'p3.jpg');
+  await touchFiles(dir.file('ext'), 'p1.gif', 'p2.JPG', 'p3.jpg');
   const ids = await dir.write('ext.csv', 'id,genre\np1,Drama\np2,Drama\np3,Drama\n');
   const gifs = await readDataset({ data: ids, images: [dir.file('ext')], extensions: ['gif', '.jpg'] });
   assert.deepEqual(
@@ -193,9 +187,10 @@ test('JSON Lines: image paths or ids, genre arrays or list strings, bad lines re
     ds.report.malformed.map((m) => m.line),
     [5, 6, 7, 8],
   );
-  assert.match(ds.report.malformed[0]!.reason, /"genres" must be a list of genre names/);
+  assert.equal(ds.report.malformed[0]!.reason, 'cannot read the genre list [1] (column "genres")');
   assert.match(ds.report.malformed[1]!.reason, /not valid JSON/);
-  assert.match(ds.report.malformed[2]!.reason, /neither "image" nor "id"/);
+  assert.equal(ds.report.malformed[2]!.reason, 'empty id and image path (columns "id", "image")');
+  assert.equal(ds.report.malformed[3]!.reason, 'not a JSON object');
 });
 
 test('malformed rows are reported with their line numbers and skipped; strict makes them fatal', async () => {
@@ -310,4 +305,72 @@ test('the report lists counts, missing examples and genres in columns', async ()
       '  Drama  2   Comedy 1   Horror 1',
     ].join('\n'),
   );
+});
+
+test('title,imdbId,Genre and a poster tt0000001.JPG: the id column is found by name and the poster in any case, labelled or not', async () => {
+  const folder = dir.file('drift');
+  await touchFiles(folder, 'tt0000001.JPG', 'tt0000002.jpeg');
+  const data = await dir.write('drift.csv', 'title,imdbId,Genre\nAlien,tt0000001,Horror|Sci-Fi\nHeat,tt0000002,Crime\nNowhere,tt0000003,Drama\n');
+  const expected = [join(folder, 'tt0000001.JPG'), join(folder, 'tt0000002.jpeg'), null];
+  const labelled = await readDataset({ data, images: [folder] });
+  assert.deepEqual(labelled.rows.map((r) => [r.id, r.image]), [['tt0000001', expected[0]], ['tt0000002', expected[1]], ['tt0000003', null]]);
+  const list = await readPosterList({ data, images: [folder] });
+  assert.deepEqual(list.rows, labelled.rows.map(({ line, id, image }) => ({ line, id, image })));
+  assert.deepEqual(list.report.missingExamples, ['tt0000003 (line 4)']);
+});
+
+test('readPosterList reads an id-only list (no genres column), a path column found by name, and JSON Lines', async () => {
+  const ids = await dir.write('ids.csv', 'id\ntt1\ntt3\n\ntt9\n');
+  const list = await readPosterList({ data: ids, images: [posters] });
+  assert.deepEqual(list.rows, [
+    { line: 2, id: 'tt1', image: join(posters, 'tt1.jpg') },
+    { line: 3, id: 'tt3', image: join(posters, 'tt3.png') },
+    { line: 5, id: 'tt9', image: null },
+  ]);
+  assert.deepEqual([list.report.imagesFound, list.report.imagesMissing], [2, 1]);
+  await assert.rejects(readDataset({ data: ids, images: [posters] }), isDataError(/cannot find the genres/));
+
+  const paths = await dir.write('paths-by-name.csv', 'image,genre\ntt2.jpg,Drama\n,Comedy\n');
+  const ds = await readDataset({ data: paths, images: [posters] });
+  assert.deepEqual(ds.rows.map((r) => [r.id, r.image]), [['tt2.jpg', join(posters, 'tt2.jpg')]]);
+  assert.deepEqual(ds.report.malformed, [{ line: 3, reason: 'empty image path (column "image")' }]);
+
+  const jsonl = await dir.write('ids.jsonl', '{"imdbId": "tt4"}\n{"image": "tt2.jpg"}\n');
+  assert.deepEqual((await readPosterList({ data: jsonl, images: [posters] })).rows.map((r) => r.image), [join(posters, 'tt4.jpg'), join(posters, 'tt2.jpg')]);
+});
+
+test('BAD DATA - two genre columns of the same name are refused, naming them', async () => {
+  const data = await dir.write('dup-columns.csv', 'Id,Action,Drama,Drama\ntt1,1,0,1\ntt2,0,1,0\n');
+  await assert.rejects(readDataset({ data, images: [posters] }), isDataError(/dup-columns\.csv: columns 2 and 3 are both named "Drama": rename one$/));
+});
+
+test('BAD DATA - a 5 MB id is cut short in every message', async () => {
+  const huge = 'tt'.repeat(2_500_000);
+  const data = await dir.write('huge.csv', `id,genre\n${huge},Drama\ntt1,['Drama'\n${huge}x,Drama\n`);
+  const ds = await readDataset({ data, images: [posters] });
+  assert.equal(ds.report.missingExamples.length, 2);
+  for (const example of ds.report.missingExamples) assert.ok(example.length < 200, example.slice(0, 200));
+  assert.match(ds.report.missingExamples[0]!, /^tttt.*… \(5,000,000 characters\) \(line 2\)$/);
+  assert.ok(formatDatasetReport(ds.report).length < 1000);
+  const list = await dir.write('huge-genres.csv', `id,genre\ntt1,['${huge}'\n`);
+  await assert.rejects(readDataset({ data: list, images: [posters] }), (error: unknown) => {
+    assert.ok(error instanceof PosterscopeError);
+    assert.ok(error.message.length < 300, error.message.slice(0, 300));
+    assert.match(error.message, /line 2: cannot read the genre list \['tttt.*… \(5,000,003 characters\)/);
+    return true;
+  });
+});
+
+test('a poster that is a symlink is found (and a link to a folder of posters works as a folder)', async () => {
+  const real = dir.file('real-posters');
+  await touchFiles(real, 'tt7.jpg', 'tt8.jpg');
+  const linked = dir.file('linked-posters');
+  await mkdir(linked);
+  await symlink(join(real, 'tt7.jpg'), join(linked, 'tt7.jpg'));
+  const data = await dir.write('links.csv', 'id,genre\ntt7,Drama\ntt8,War\n');
+  const ds = await readDataset({ data, images: [linked] });
+  assert.deepEqual(ds.rows.map((r) => r.image), [join(linked, 'tt7.jpg'), null]);
+  await symlink(real, dir.file('real-link'));
+  const viaFolderLink = await readDataset({ data, images: [dir.file('real-link')] });
+  assert.deepEqual(viaFolderLink.rows.map((r) => r.image), [dir.file('real-link/tt7.jpg'), dir.file('real-link/tt8.jpg')]);
 });
