@@ -1,23 +1,108 @@
 /**
  * Files that appear whole or not at all: written under a hidden temporary
- * name beside the target, then renamed over it (atomic on one file system).
- * A crash leaves at most a stray temporary, never a torn target.
+ * name beside the target (`.<name>.<pid>-<random>.tmp`), then renamed over it
+ * (atomic on one file system). A crash leaves at most a stray temporary,
+ * never a torn target; `removeStaleTemporaries` sweeps old strays.
  */
 import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/** Temporaries older than this were left by a killed process; a younger one may be another process's write in progress. */
+const STALE_MS = 24 * 60 * 60 * 1000;
+const TEMPORARY = /^\.(.+)\.\d+-[0-9a-f]{8}\.tmp$/;
+
+function temporaryPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}
 
 /**
  * @example
  *   await writeFileAtomic('models/mine/manifest.json', JSON.stringify(manifest));
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const temp = temporaryPath(path);
   try {
     await writeFile(temp, data, { flag: 'wx' });
     await rename(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw error;
+  }
+}
+
+/** A file written in pieces that appears at `path` only on `commit()`. */
+export interface AtomicFile {
+  write(chunk: Uint8Array): Promise<void>;
+  /** fsyncs the file, renames it into place and fsyncs the folder (best effort), so the file survives a power cut. */
+  commit(): Promise<void>;
+  /** Removes the temporary; `path` is untouched. Safe to call after `commit()` or twice. */
+  abort(): Promise<void>;
+}
+
+/**
+ * @example
+ *   const file = await openAtomicFile('cache/models/m.onnx');
+ *   try {
+ *     for await (const chunk of body) await file.write(chunk);
+ *     await file.commit();   // cache/models/m.onnx appears, complete
+ *   } finally {
+ *     await file.abort();    // after a failure: no trace left
+ *   }
+ */
+export async function openAtomicFile(path: string): Promise<AtomicFile> {
+  const temp = temporaryPath(path);
+  const handle = await open(temp, 'wx');
+  let state: 'open' | 'committed' | 'aborted' = 'open';
+  return {
+    write: async (chunk) => {
+      await handle.write(chunk);
+    },
+    commit: async () => {
+      await handle.sync();
+      await handle.close();
+      await rename(temp, path);
+      state = 'committed';
+      await syncFolder(dirname(path));
+    },
+    abort: async () => {
+      if (state !== 'open') return;
+      state = 'aborted';
+      await handle.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+    },
+  };
+}
+
+/** Makes a rename durable; best effort, as not every platform can fsync a folder. */
+async function syncFolder(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // the file itself is already fsynced; losing the rename only costs redoing the work
+  }
+}
+
+/**
+ * Removes the temporaries in `dir` (only those for the file `name`, when
+ * given) that are more than a day old: left by killed processes.
+ *
+ * @example
+ *   await removeStaleTemporaries('posters/');            // any poster's
+ *   await removeStaleTemporaries('cache/models', 'm.onnx'); // only m.onnx's
+ */
+export async function removeStaleTemporaries(dir: string, name?: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const entry of names) {
+    const match = TEMPORARY.exec(entry);
+    if (!match || (name !== undefined && match[1] !== name)) continue;
+    const path = join(dir, entry);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && Date.now() - info.mtimeMs > STALE_MS) await unlink(path).catch(() => {});
   }
 }

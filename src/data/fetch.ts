@@ -4,29 +4,30 @@
  * .jpg is refused), files appear only complete (temp file + rename), and a
  * re-run skips every poster already there that decodes.
  *
- * Transient failures (connection errors, timeouts, cut bodies, HTTP 5xx / 429 /
- * 408) are retried with exponential backoff and jitter; others (404, 403, not an
- * image, bad URL) fail the row at once. One row never stops the others: each
- * failure is returned with its reason.
+ * Requests go through the shared client (src/net/http.ts): transient failures
+ * (connection errors, timeouts, cut bodies, HTTP 5xx / 429 / 408) are retried
+ * with exponential backoff, jitter and the server's Retry-After; others (404,
+ * 403, a redirect from https to http, not an image, bad URL) fail the row at
+ * once. One row never stops the others: each failure is returned with its reason.
  */
-import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../atomic-file.js';
-import http from 'node:http';
-import https from 'node:https';
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import pMap from 'p-map';
+import { removeStaleTemporaries, writeFileAtomic } from '../atomic-file.js';
+import { checkInteger, excerpt, invalidParameterError } from '../errors.js';
 import { DEFAULT_DECODE_OPTIONS, decodePoster } from '../image/poster.js';
+import { type GetOptions, type HttpClient, createHttpClient, withRetries } from '../net/http.js';
 import { type Progress, silentProgress } from '../progress.js';
-import { parseCsv } from './csv.js';
+import { IMAGE_EXTENSIONS } from './files.js';
+import { type ColumnSpec, cellText, readTable, resolveColumn, toCsv } from './table.js';
 
 export interface FetchOptions {
   /** CSV (with a header row) or JSON Lines (.jsonl / .ndjson) file listing the posters. */
   data: string;
   /** Column (name or 0-based index; a JSON Lines key) holding each poster's URL. */
-  urlColumn: string | number;
+  urlColumn: ColumnSpec;
   /** Column naming each file `<id><ext>`. Default: the row number (1 = first data row). */
-  idColumn?: string | number;
+  idColumn?: ColumnSpec;
   /** Folder the posters are written to (created if needed). */
   out: string;
   /** Downloads at once. Default 4. */
@@ -35,12 +36,14 @@ export interface FetchOptions {
   timeoutMs?: number;
   /** Retries of a transient failure. Default 3. */
   retries?: number;
-  /** Delay before the first retry in ms, doubled for each further one, with ±50% jitter. Default 500. */
+  /** Delay before the first retry in ms, doubled for each further one, with jitter (×1–2), and at least a server's Retry-After. Default 500. */
   retryDelayMs?: number;
-  /** Redirects followed per request. Default 5. */
+  /** Redirects followed per request (never from https to http). Default 5. */
   maxRedirects?: number;
   /** Largest body accepted, bytes. Default 50 MiB. */
   maxBytes?: number;
+  /** Stops the run: requests in flight are cut and fetchPosters rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** One tick per row. Default: silent. */
   progress?: Progress;
   /** Called as each row finishes. */
@@ -86,92 +89,30 @@ export interface FetchReport {
   seconds: number;
 }
 
-interface Row {
+/** A row to fetch, or one the table could not read. */
+interface FetchRow {
   line: number;
-  /** 1-based among data rows. */
+  /** 1-based among data rows: the file name when no id column is given. */
   number: number;
-  get(column: number | string): string | undefined;
-  /** Why the row could not be read at all (a JSON Lines line that is not an object). */
+  id: string;
+  url: string;
   invalid?: string;
 }
 
-interface Settings {
-  timeoutMs: number;
-  maxRedirects: number;
-  maxBytes: number;
-  agents: { http: http.Agent; https: https.Agent };
+const SAFE_ID = /^[^/\\\u0000-\u001f]{1,200}$/;
+
+/** The rows of the table (unreadable ones included, to be reported), in file order. */
+async function readRows(file: string, urlSpec: ColumnSpec, idSpec: ColumnSpec | undefined): Promise<{ rows: FetchRow[]; urlName: string }> {
+  const table = await readTable(file);
+  const urlIndex = resolveColumn(table, 'urlColumn', urlSpec);
+  const idIndex = idSpec === undefined ? undefined : resolveColumn(table, 'idColumn', idSpec);
+  const idOf = (number: number, text: string | undefined) => (idIndex === undefined ? String(number) : (text ?? ''));
+  const rows: FetchRow[] = [
+    ...table.rows.map((row) => ({ line: row.line, number: row.number, id: idOf(row.number, idIndex === undefined ? undefined : cellText(row, idIndex)), url: cellText(row, urlIndex) ?? '' })),
+    ...table.malformed.map((m) => ({ line: m.line, number: m.number, id: idOf(m.number, ''), url: '', invalid: m.reason })),
+  ];
+  return { rows: rows.sort((a, b) => a.line - b.line), urlName: table.columns[urlIndex]! };
 }
-
-/** One failed attempt; only `transient` ones are retried. */
-class AttemptFailure extends Error {
-  constructor(
-    message: string,
-    readonly transient: boolean,
-    readonly retryAfterMs = 0,
-  ) {
-    super(message);
-  }
-}
-
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-const POSTER_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff'];
-const STALE_PART_MS = 24 * 60 * 60 * 1000;
-
-function dataError(file: string, why: string, cause?: unknown): PosterscopeError {
-  return new PosterscopeError('DATA_INVALID', `${file}: ${why}`, { subject: file, cause });
-}
-
-// ---------------------------------------------------------------- the table
-
-async function readTable(file: string, urlSpec: string | number, idSpec: string | number | undefined) {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw dataError(file, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a CSV or JSON Lines file' : (error as Error).message, error);
-  }
-  if (text.trim() === '') throw dataError(file, 'the file is empty');
-  const rows: Row[] = [];
-  if (/\.(jsonl|ndjson)$/i.test(file)) {
-    const key = (name: string, spec: string | number | undefined) => {
-      if (spec !== undefined && (typeof spec !== 'string' || spec.trim() === '')) throw invalidParameterError(name, 'a key name for a JSON Lines file', spec);
-      return spec;
-    };
-    const urlKey = key('urlColumn', urlSpec) as string;
-    const idKey = key('idColumn', idSpec);
-    text.split(/\r?\n/).forEach((lineText, i) => {
-      if (lineText.trim() === '') return;
-      let record: Record<string, unknown> = {};
-      let invalid: string | undefined = 'not a JSON object';
-      try {
-        const parsed: unknown = JSON.parse(lineText);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) [record, invalid] = [parsed as Record<string, unknown>, undefined];
-      } catch {
-        // the row fails with `invalid` as its reason
-      }
-      const value = (k: string | number) => (typeof record[k] === 'string' || typeof record[k] === 'number' ? String(record[k]) : undefined);
-      rows.push({ line: i + 1, number: rows.length + 1, get: value, ...(invalid ? { invalid } : {}) });
-    });
-    return { rows, url: urlKey, id: idKey, urlName: urlKey };
-  }
-  const [header, ...body] = parseCsv(text);
-  const headers = header!.fields.map((h) => h.trim());
-  const resolve = (name: string, spec: string | number): number => {
-    const text = String(spec).trim();
-    let index = headers.indexOf(text);
-    if (index < 0) index = headers.findIndex((h) => h.toLowerCase() === text.toLowerCase());
-    if (index < 0 && /^\d+$/.test(text)) index = Number(text);
-    if (index < 0 || index >= headers.length) throw invalidParameterError(name, `one of the columns ${headers.join(', ')} (or an index 0-${headers.length - 1})`, spec);
-    return index;
-  };
-  const url = resolve('urlColumn', urlSpec);
-  const id = idSpec === undefined ? undefined : resolve('idColumn', idSpec);
-  body.forEach((row, i) => rows.push({ line: row.line, number: i + 1, get: (c) => row.fields[c as number] }));
-  return { rows, url, id, urlName: headers[url]! };
-}
-
-// ---------------------------------------------------------------- one request
 
 function sniffExtension(bytes: Buffer): string {
   const head = bytes.toString('latin1', 0, 12);
@@ -183,100 +124,14 @@ function sniffExtension(bytes: Buffer): string {
   return '.tif';
 }
 
-function classify(error: unknown): AttemptFailure {
-  if (error instanceof AttemptFailure) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 'ENOTFOUND') return new AttemptFailure(`host not found (${message})`, false);
-  return new AttemptFailure(message, code !== undefined && TRANSIENT_CODES.has(code));
-}
-
-/** Retry-After in seconds (dates are ignored), capped at a minute. */
-function retryAfter(response: http.IncomingMessage): number {
-  const value = Number(response.headers['retry-after']);
-  return Number.isFinite(value) && value > 0 ? Math.min(value, 60) * 1000 : 0;
-}
-
-/** One attempt: follows redirects and returns the whole 200 body, or rejects with an `AttemptFailure`. */
-function attempt(url: URL, settings: Settings): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let active: { destroy(): void } | undefined;
-    let finished = false;
-    const finish = (error: AttemptFailure | null, body?: Buffer) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      if (error) {
-        active?.destroy();
-        reject(error);
-      } else resolve(body!);
-    };
-    const timer = setTimeout(() => finish(new AttemptFailure(`timed out after ${settings.timeoutMs} ms`, true)), settings.timeoutMs);
-    const get = (current: URL, redirects: number) => {
-      const client = current.protocol === 'https:' ? https : http;
-      const agent = current.protocol === 'https:' ? settings.agents.https : settings.agents.http;
-      const req = client.get(current, { agent, headers: { accept: 'image/*', 'accept-encoding': 'identity', 'user-agent': 'posterscope' } });
-      active = req;
-      req.on('error', (error) => finish(classify(error)));
-      req.on('response', (response) => {
-        active = response;
-        const status = response.statusCode ?? 0;
-        const location = response.headers.location;
-        if (status >= 300 && status < 400 && location !== undefined) {
-          response.resume();
-          if (redirects >= settings.maxRedirects) return finish(new AttemptFailure(`more than ${settings.maxRedirects} redirects`, false));
-          let next: URL;
-          try {
-            next = new URL(location, current);
-          } catch {
-            return finish(new AttemptFailure(`redirect to an invalid URL "${location}"`, false));
-          }
-          if (next.protocol !== 'http:' && next.protocol !== 'https:') return finish(new AttemptFailure(`redirect to unsupported URL ${next.href}`, false));
-          return get(next, redirects + 1);
-        }
-        if (status !== 200) {
-          response.resume();
-          const transient = status >= 500 || status === 429 || status === 408;
-          return finish(new AttemptFailure(`HTTP ${status} ${response.statusMessage ?? ''}`.trim(), transient, transient ? retryAfter(response) : 0));
-        }
-        const header = Number(response.headers['content-length'] ?? NaN);
-        const declared = Number.isSafeInteger(header) && header >= 0 ? header : undefined;
-        const tooLarge = () => new AttemptFailure(`larger than the limit of ${settings.maxBytes} bytes`, false);
-        if (declared !== undefined && declared > settings.maxBytes) return finish(tooLarge());
-        const chunks: Buffer[] = [];
-        let received = 0;
-        const cut = () => new AttemptFailure(`connection cut after ${received} of ${declared ?? '?'} bytes`, true);
-        response.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > settings.maxBytes) finish(tooLarge());
-          else chunks.push(chunk);
-        });
-        response.on('end', () => (declared !== undefined && received < declared ? finish(cut()) : finish(null, Buffer.concat(chunks))));
-        response.on('error', () => finish(cut()));
-        response.on('close', () => finish(cut())); // closed without 'end'
-      });
-    };
-    get(url, 0);
-  });
-}
-
 // ---------------------------------------------------------------- one row
 
-const SAFE_ID = /^[^/\\\u0000-\u001f]{1,200}$/;
-
-/** The existing files of the output folder by id, listed once. */
+/** The existing poster files of the output folder by id, listed once. */
 async function listOutput(out: string): Promise<Map<string, string[]>> {
   const byId = new Map<string, string[]>();
   for (const name of await readdir(out)) {
-    if (name.startsWith('.') && name.includes('.part-')) {
-      // Left by a killed run; a recent one may be another process's download.
-      const path = join(out, name);
-      const info = await stat(path).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > STALE_PART_MS) await unlink(path).catch(() => {});
-      continue;
-    }
     const ext = extname(name);
-    if (!POSTER_EXTENSIONS.includes(ext.toLowerCase())) continue;
+    if (name.startsWith('.') || !IMAGE_EXTENSIONS.has(ext.toLowerCase())) continue;
     const id = name.slice(0, -ext.length);
     byId.set(id, [...(byId.get(id) ?? []), name]);
   }
@@ -307,20 +162,26 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
   const concurrency = checkInteger('concurrency', options.concurrency ?? 4, 1, 256);
   const retries = checkInteger('retries', options.retries ?? 3, 0, 100);
   const retryDelayMs = checkInteger('retryDelayMs', options.retryDelayMs ?? 500, 0, 3_600_000);
-  const settings: Settings = {
-    timeoutMs: checkInteger('timeoutMs', options.timeoutMs ?? 15_000, 1, 2 ** 31 - 1),
+  const timeoutMs = checkInteger('timeoutMs', options.timeoutMs ?? 15_000, 1, 2 ** 31 - 1);
+  const maxBytes = checkInteger('maxBytes', options.maxBytes ?? DEFAULT_DECODE_OPTIONS.maxBytes, 1, Number.MAX_SAFE_INTEGER);
+  const request: GetOptions = {
+    // One limit for the whole request: the idle timer never fires first.
+    timeoutMs,
+    idleTimeoutMs: timeoutMs,
     maxRedirects: checkInteger('maxRedirects', options.maxRedirects ?? 5, 0, 100),
-    maxBytes: checkInteger('maxBytes', options.maxBytes ?? DEFAULT_DECODE_OPTIONS.maxBytes, 1, Number.MAX_SAFE_INTEGER),
-    agents: { http: new http.Agent({ keepAlive: true, maxSockets: concurrency }), https: new https.Agent({ keepAlive: true, maxSockets: concurrency }) },
+    maxBytes,
+    accept: 'image/*',
+    ...(options.signal ? { signal: options.signal } : {}),
   };
   const progress = options.progress ?? silentProgress;
-  const table = await readTable(options.data, options.urlColumn, options.idColumn);
+  const { rows, urlName } = await readRows(options.data, options.urlColumn, options.idColumn);
   const out = options.out;
   try {
     await mkdir(out, { recursive: true });
   } catch (error) {
     throw invalidParameterError('out', `a folder that can be created (${(error as NodeJS.ErrnoException).code})`, out);
   }
+  await removeStaleTemporaries(out);
   const existing = await listOutput(out);
 
   const results: FetchedPoster[] = [];
@@ -331,15 +192,14 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
     progress.tick();
   };
 
-  const fetchRow = async (row: Row): Promise<void> => {
-    const id = (table.id === undefined ? String(row.number) : (row.get(table.id) ?? '')).trim();
-    const url = (row.get(table.url) ?? '').trim();
+  const fetchRow = async (client: HttpClient, row: FetchRow): Promise<void> => {
+    const { id, url } = row;
     const base = { line: row.line, id, url, bytes: 0, attempts: 0 };
     const fail = (reason: string, attempts = 0) => finish({ ...base, status: 'failed', reason, attempts });
     if (row.invalid) return fail(row.invalid);
     if (id === '') return fail('empty id');
-    if (!SAFE_ID.test(id) || id === '.' || id === '..' || id.startsWith('.')) return fail(`id "${id}" cannot be a file name`);
-    if (url === '') return fail(`no URL (column "${table.urlName}" is empty)`);
+    if (!SAFE_ID.test(id) || id === '.' || id === '..' || id.startsWith('.')) return fail(`id "${excerpt(id)}" cannot be a file name`);
+    if (url === '') return fail(`no URL (column "${urlName}" is empty)`);
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -359,7 +219,7 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
     for (const name of existing.get(id) ?? []) {
       const path = join(out, name);
       try {
-        await decodePoster(path, { maxSide: 64, maxBytes: settings.maxBytes });
+        await decodePoster(path, { maxSide: 64, maxBytes });
         return finish({ ...base, status: 'skipped', file: path });
       } catch {
         stale.push(path);
@@ -368,20 +228,26 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
 
     let bytes: Buffer;
     let attempts = 0;
-    for (;;) {
-      attempts++;
-      try {
-        bytes = await attempt(parsed, settings);
-        break;
-      } catch (error) {
-        const failure = classify(error);
-        if (!failure.transient || attempts > retries) return fail(attempts > 1 ? `${failure.message} (${attempts} attempts)` : failure.message, attempts);
-        const backoff = retryDelayMs * 2 ** (attempts - 1) * (0.5 + Math.random());
-        await sleep(Math.max(backoff, failure.retryAfterMs));
-      }
+    try {
+      bytes = await withRetries(
+        async (n) => {
+          attempts = n;
+          const response = await client.get(parsed, request);
+          try {
+            return await response.bytes();
+          } finally {
+            response.close();
+          }
+        },
+        { retries, retryDelayMs, ...(options.signal ? { signal: options.signal } : {}) },
+      );
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      return fail(attempts > 1 ? `${message} (${attempts} attempts)` : message, attempts);
     }
     try {
-      await decodePoster({ bytes, source: id }, { maxSide: 64, maxBytes: settings.maxBytes });
+      await decodePoster({ bytes, source: id }, { maxSide: 64, maxBytes });
     } catch (error) {
       return fail(reasonOf(error, id), attempts);
     }
@@ -396,16 +262,12 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
     return finish({ ...base, status: 'downloaded', file, bytes: bytes.length, attempts });
   };
 
-  progress.start('fetching posters', table.rows.length);
+  progress.start('fetching posters', rows.length);
+  const client = createHttpClient({ keepAlive: true, maxSockets: concurrency });
   try {
-    let next = 0;
-    const worker = async () => {
-      while (next < table.rows.length) await fetchRow(table.rows[next++]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, table.rows.length) }, worker));
+    await pMap(rows, (row) => fetchRow(client, row), { concurrency });
   } finally {
-    settings.agents.http.destroy();
-    settings.agents.https.destroy();
+    client.close();
   }
   const count = (status: FetchedPoster['status']) => results.filter((r) => r.status === status).length;
   const failures = results
@@ -415,7 +277,7 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
   const report: FetchReport = {
     data: options.data,
     out,
-    rows: table.rows.length,
+    rows: rows.length,
     downloaded: count('downloaded'),
     skipped: count('skipped'),
     failed: failures.length,
@@ -425,11 +287,6 @@ export async function fetchPosters(options: FetchOptions): Promise<FetchReport> 
   };
   progress.done(`fetched ${report.downloaded} posters, ${report.skipped} already there, ${report.failed} failed`);
   return report;
-}
-
-function csvField(value: string | number): string {
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /**
@@ -444,6 +301,6 @@ function csvField(value: string | number): string {
 export async function writeFetchFailures(path: string, failures: readonly FetchFailure[]): Promise<void> {
   const text = /\.json$/i.test(path)
     ? `${JSON.stringify(failures, null, 2)}\n`
-    : ['line,id,url,reason,attempts', ...failures.map((f) => [f.line, f.id, f.url, f.reason, f.attempts].map(csvField).join(','))].join('\n') + '\n';
+    : toCsv([['line', 'id', 'url', 'reason', 'attempts'], ...failures.map((f) => [f.line, f.id, f.url, f.reason, f.attempts])]);
   await writeFile(path, text);
 }

@@ -1,12 +1,10 @@
 import { join } from 'node:path';
 import { fetchPosters, writeFetchFailures } from '../../data/fetch.js';
+import { excerpt } from '../../errors.js';
 import { type CommandDefinition, EXIT, UsageError } from '../command.js';
-import { integerOption, progressOf, progressOptions, stringOption } from '../shared-options.js';
+import { columnOption, integerOption, progressOf, progressOptions, stringOption } from '../shared-options.js';
 
 const SHOWN_FAILURES = 10;
-
-/** A column given as a number is an index, otherwise a name. */
-const columnOf = (text: string) => (/^\d+$/.test(text) ? Number(text) : text);
 
 const command: CommandDefinition = {
   name: 'fetch',
@@ -15,7 +13,8 @@ const command: CommandDefinition = {
   details: [
     'Each poster is saved as <id><ext> (.jpg, .png, .webp... from its bytes) once it decodes:',
     'HTML error pages and truncated bodies are refused. Transient failures (connection errors,',
-    'timeouts, HTTP 5xx / 429 / 408) are retried with exponential backoff; 404 and 403 are not.',
+    'timeouts, HTTP 5xx / 429 / 408) are retried with exponential backoff, waiting at least the',
+    'server\'s Retry-After; 404, 403 and redirects from https to http are not.',
     'A re-run skips every poster already there that decodes, so it only fetches what is missing.',
     'Every failed row, with its reason, goes to the --report file. Exit code 1 if any row failed.',
   ].join('\n'),
@@ -37,16 +36,16 @@ const command: CommandDefinition = {
   ],
   async run(context) {
     const data = stringOption(context, 'data');
-    const urlColumn = stringOption(context, 'url-column');
+    const urlColumn = columnOption(context, 'url-column');
     const out = stringOption(context, 'out');
-    if (!data || !urlColumn || !out) throw new UsageError('fetch needs --data FILE, --url-column COL and --out DIR (see `posterscope fetch --help`)');
-    const idColumn = stringOption(context, 'id-column');
+    if (!data || urlColumn === undefined || urlColumn === '' || !out) throw new UsageError('fetch needs --data FILE, --url-column COL and --out DIR (see `posterscope fetch --help`)');
+    const idColumn = columnOption(context, 'id-column');
     const reportPath = stringOption(context, 'report') ?? join(out, 'fetch-failures.csv');
     if (!/\.(csv|json)$/i.test(reportPath)) throw new UsageError(`Expected a .csv or .json file for --report but received "${reportPath}"`);
     const report = await fetchPosters({
       data,
-      urlColumn: columnOf(urlColumn),
-      ...(idColumn !== undefined ? { idColumn: columnOf(idColumn) } : {}),
+      urlColumn,
+      ...(idColumn !== undefined ? { idColumn } : {}),
       out,
       concurrency: integerOption(context, 'concurrency', 4, 1, 256),
       timeoutMs: integerOption(context, 'timeout', 15_000, 1, 3_600_000),
@@ -55,7 +54,7 @@ const command: CommandDefinition = {
     });
     // Written even when empty, so a stale report never outlives a clean run.
     await writeFetchFailures(reportPath, report.failures);
-    for (const f of report.failures.slice(0, SHOWN_FAILURES)) context.stderr.write(`error: line ${f.line} (${f.id}): ${f.url}: ${f.reason}\n`);
+    for (const f of report.failures.slice(0, SHOWN_FAILURES)) context.stderr.write(`error: line ${f.line} (${excerpt(f.id)}): ${excerpt(f.url, 200)}: ${f.reason}\n`);
     if (report.failed > SHOWN_FAILURES) context.stderr.write(`error: … and ${report.failed - SHOWN_FAILURES} more in ${reportPath}\n`);
     const { failures: _failures, ...summary } = report;
     if (context.values.json === true) context.stdout.write(`${JSON.stringify({ ...summary, report: reportPath }, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FetchedPoster, type FetchOptions, type FetchReport, fetchPosters, writeFetchFailures } from '../../../src/data/fetch.js';
 import { decodePoster } from '../../../src/image/poster.js';
@@ -7,6 +8,9 @@ import { sendBody, sendHalfThenCut, startTestServer, type TestServer } from '../
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
 import { scene } from '../../helpers/scenes.js';
 import { isError } from '../../helpers/errors.js';
+
+// The TLS test server's certificate is self-signed, made by the test.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 let dir: TempDir;
 let server: TestServer;
@@ -189,7 +193,49 @@ describe('fetchPosters', () => {
     const { report } = await run(dir.file('out3'), { data: jsonl, urlColumn: 'url', idColumn: undefined });
     assert.deepEqual([report.downloaded, report.failed], [2, 1]);
     assert.deepEqual((await readdir(dir.file('out3'))).sort(), ['1.jpg', '2.webp']);
-    assert.deepEqual(report.failures.map((f) => [f.line, f.reason]), [[4, 'not a JSON object']]);
+    assert.deepEqual(report.failures.map((f) => [f.line, f.id]), [[4, '3']]);
+    assert.match(report.failures[0]!.reason, /^not valid JSON \(Unexpected token/);
+  });
+
+  it('refuses a redirect from https to http (as model downloads do) and waits out a Retry-After', async () => {
+    const times: number[] = [];
+    const tls = await startTestServer(
+      (req, res, nth) => {
+        if (req.url === '/downgrade.jpg') res.writeHead(302, { location: server.url('/a.jpg') }).end();
+        else if (req.url === '/busy.jpg') {
+          times.push(performance.now());
+          if (nth === 1) res.writeHead(429, { 'retry-after': '1' }).end();
+          else sendBody(res, jpeg);
+        } else sendBody(res, png);
+      },
+      { https: true },
+    );
+    try {
+      const list = await dir.write('tls.csv', `id,url\nsecure,${tls.url('/b.png')}\ndowngrade,${tls.url('/downgrade.jpg')}\nbusy,${tls.url('/busy.jpg')}\n`);
+      const { report, byId } = await run(dir.file('out-tls'), { data: list, urlColumn: 'url' });
+      assert.deepEqual([report.downloaded, report.failed], [2, 1]);
+      assert.equal(byId.get('downgrade')!.reason, `refused redirect from https to ${server.url('/a.jpg')}`);
+      assert.equal(byId.get('downgrade')!.attempts, 1);
+      assert.equal(byId.get('busy')!.attempts, 2);
+      assert.ok(times[1]! - times[0]! >= 990, `retried after ${(times[1]! - times[0]!).toFixed(0)} ms`);
+    } finally {
+      await tls.close();
+    }
+  });
+
+  it('a row of the wrong width fails with its line; stale temp files of killed runs are swept, recent ones kept', async () => {
+    const out = dir.file('out-width');
+    await mkdir(out);
+    const stale = join(out, '.a.jpg.123-0000dead.tmp');
+    const recent = join(out, '.b.png.123-0000beef.tmp');
+    await writeFile(stale, 'x');
+    await writeFile(recent, 'x');
+    const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await utimes(stale, old, old);
+    const list = await dir.write('width.csv', `id,url\na,${server.url('/a.jpg')},extra\nb,${server.url('/b.png')}\n`);
+    const { report } = await run(out, { data: list, urlColumn: 'url' });
+    assert.deepEqual(report.failures.map((f) => [f.line, f.id, f.reason]), [[2, '', 'has 3 fields, expected 2']]);
+    assert.deepEqual((await readdir(out)).sort(), ['.b.png.123-0000beef.tmp', 'b.png']);
   });
 
   it('writes the failures report as CSV or JSON', async () => {

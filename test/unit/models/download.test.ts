@@ -16,6 +16,9 @@ import {
   type TestServer,
 } from '../../helpers/http-server.js';
 
+// The TLS test server's certificate is self-signed, made by the test.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
 const body = randomBytes(256 * 1024);
 const sha256 = createHash('sha256').update(body).digest('hex');
 const fast = { retryDelayMs: 1, timeoutMs: 5000 };
@@ -175,18 +178,44 @@ describe('downloadFile', () => {
     assert.equal(s.hits('/10'), 1);
   });
 
-  it('sweeps part files older than a day but keeps recent ones', async () => {
+  it('waits at least the Retry-After of a 503 before retrying', async () => {
+    const times: number[] = [];
+    const s = await serve((_req, res, nth) => {
+      times.push(performance.now());
+      if (nth === 1) res.writeHead(503, { 'retry-after': '1' }).end();
+      else sendBody(res, body);
+    });
+    await downloadFile(s.url('/m.onnx'), dest, { ...fast, sha256 });
+    assert.equal(s.hits(), 2);
+    assert.ok(times[1]! - times[0]! >= 990, `retried after ${(times[1]! - times[0]!).toFixed(0)} ms`);
+  });
+
+  it('refuses a redirect from https to http, without retrying, and leaves no file', async () => {
+    const plain = await serve((_req, res) => sendBody(res, body));
+    const tls = await startTestServer((_req, res) => res.writeHead(301, { location: plain.url('/m.onnx') }).end(), { https: true });
+    try {
+      await assert.rejects(
+        downloadFile(tls.url('/m.onnx'), dest, fast),
+        isError('DOWNLOAD_FAILED', `download of ${tls.url('/m.onnx')} failed: refused redirect from https to ${plain.url('/m.onnx')}`),
+      );
+      assert.deepEqual([tls.hits(), plain.hits()], [1, 0]);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await tls.close();
+    }
+  });
+
+  it('sweeps its own temp files older than a day but keeps recent ones and other files\' ones', async () => {
     const s = await serve((_req, res) => sendBody(res, body));
-    const stale = `${dest}.part-1-dead`;
-    const recent = `${dest}.part-2-beef`;
-    await writeFile(stale, 'x');
-    await writeFile(recent, 'x');
+    const stale = join(dir, '.model.onnx.1-0000dead.tmp');
+    const recent = join(dir, '.model.onnx.2-0000beef.tmp');
+    const other = join(dir, '.other.onnx.1-0000dead.tmp');
+    for (const file of [stale, recent, other]) await writeFile(file, 'x');
     const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
     await utimes(stale, twoDaysAgo, twoDaysAgo);
+    await utimes(other, twoDaysAgo, twoDaysAgo);
     await downloadFile(s.url('/m.onnx'), dest, fast);
-    const names = await leftovers();
-    assert.ok(!names.some((n) => n.endsWith('part-1-dead')), names.join());
-    assert.ok(names.some((n) => n.endsWith('part-2-beef')), names.join());
+    assert.deepEqual(await leftovers(), ['.model.onnx.2-0000beef.tmp', '.other.onnx.1-0000dead.tmp', 'model.onnx']);
   });
 
   it('BAD CALL - non-http URL', async () => {
