@@ -12,9 +12,10 @@ import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import pMap from 'p-map';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
-import { PosterscopeError, asPosterError } from '../errors.js';
+import { PosterscopeError, asPosterError, checkInteger } from '../errors.js';
 import { decodePoster, type DecodeOptions, type Poster } from '../image/poster.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from './clean.js';
@@ -175,6 +176,7 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
   const { cleaner, out } = options;
   const progress = options.progress ?? silentProgress;
   const quality = options.quality ?? 95;
+  const concurrency = checkInteger('concurrency', options.concurrency ?? 2, 1, 64);
   const started = performance.now();
   await mkdir(out, { recursive: true });
   if (options.preview) await mkdir(options.preview, { recursive: true });
@@ -205,46 +207,41 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
 
   progress.start('clean', files.length, 'posters');
   progress.tick(summary.failed);
-  let next = 0;
-  const worker = async () => {
-    for (;;) {
-      const job = jobs[next++];
-      if (!job) return;
-      const target = join(out, job.name);
-      try {
-        if (done.get(job.name)?.cleaner === cleaner.id && (await exists(target))) {
-          summary.skipped++;
-          continue;
-        }
-        const format = OUTPUT_FORMATS[extname(job.name).toLowerCase()] ?? 'png';
-        const poster = await decodePoster(job.file, { maxSide: 100_000_000, ...options.decode });
-        const result = await cleaner.clean(poster);
-        await writeFileAtomic(target, await encode(result.poster, format, quality));
-        if (options.preview) {
-          const previewName = `${basename(job.name, extname(job.name))}.png`;
-          await writeFileAtomic(join(options.preview, previewName), await renderPreview(poster, result.poster, result.boxes));
-        }
-        const record: BoxesRecord = {
-          file: job.name,
-          source: job.file,
-          sha256: poster.contentHash,
-          width: poster.width,
-          height: poster.height,
-          boxes: result.boxes.map(round1),
-          masked: Math.round((result.maskedPixels / (poster.width * poster.height)) * 10_000) / 10_000,
-          cleaner: cleaner.id,
-        };
-        await appendFile(boxesPath, `${JSON.stringify(record)}\n`);
-        summary.cleaned++;
-        summary.boxes += result.boxes.length;
-      } catch (error) {
-        fail(job.file, error);
-      } finally {
-        progress.tick();
+  const cleanOne = async (job: { file: string; name: string }) => {
+    const target = join(out, job.name);
+    try {
+      if (done.get(job.name)?.cleaner === cleaner.id && (await exists(target))) {
+        summary.skipped++;
+        return;
       }
+      const format = OUTPUT_FORMATS[extname(job.name).toLowerCase()] ?? 'png';
+      const poster = await decodePoster(job.file, { maxSide: 100_000_000, ...options.decode });
+      const result = await cleaner.clean(poster);
+      await writeFileAtomic(target, await encode(result.poster, format, quality));
+      if (options.preview) {
+        const previewName = `${basename(job.name, extname(job.name))}.png`;
+        await writeFileAtomic(join(options.preview, previewName), await renderPreview(poster, result.poster, result.boxes));
+      }
+      const record: BoxesRecord = {
+        file: job.name,
+        source: job.file,
+        sha256: poster.contentHash,
+        width: poster.width,
+        height: poster.height,
+        boxes: result.boxes.map(round1),
+        masked: Math.round((result.maskedPixels / (poster.width * poster.height)) * 10_000) / 10_000,
+        cleaner: cleaner.id,
+      };
+      await appendFile(boxesPath, `${JSON.stringify(record)}\n`);
+      summary.cleaned++;
+      summary.boxes += result.boxes.length;
+    } catch (error) {
+      fail(job.file, error);
+    } finally {
+      progress.tick();
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? 2 }, worker));
+  await pMap(jobs, cleanOne, { concurrency });
   summary.seconds = (performance.now() - started) / 1000;
   progress.done(`cleaned ${summary.cleaned} (${summary.boxes} text boxes), skipped ${summary.skipped}, failed ${summary.failed}`);
   return summary;
