@@ -37,7 +37,7 @@ export { EmbeddingCache, embeddingKey, type EmbeddingCacheOptions } from './embe
 export { embedPosters, type EmbedOptions, type EmbedSummary, type EmbeddedPoster, type PosterSource } from './embed/pipeline.js';
 
 // Data sets and splits
-export { readDataset, formatDatasetReport, type Dataset, type DatasetOptions, type DatasetRow } from './data/dataset.js';
+export { readDataset, readPosterList, formatDatasetReport, type Dataset, type DatasetOptions, type DatasetRow, type PosterList, type PosterListOptions, type PosterRow } from './data/dataset.js';
 export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/split.js';
 
 // Models: train, evaluate, predict

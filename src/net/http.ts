@@ -105,13 +105,19 @@ function retryAfterMs(response: http.IncomingMessage): number {
  *   }
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  return new HttpClient(options);
+  return new Client(options);
 }
 
-export class HttpClient {
+export interface HttpClient {
+  /** GETs `url`, following redirects, and resolves with the 200 response; rejects with an HttpFailure (or the signal's reason). */
+  get(url: URL | string, options?: GetOptions): Promise<HttpResponse>;
+  /** Closes kept-alive connections. */
+  close(): void;
+}
+
+class Client implements HttpClient {
   private readonly agents: { http: http.Agent | false; https: https.Agent | false };
 
-  /** @internal use `createHttpClient` */
   constructor(options: HttpClientOptions) {
     const keep = { keepAlive: true, maxSockets: options.maxSockets ?? 4 };
     // agent: false => no socket outlives a one-off download.
@@ -123,7 +129,6 @@ export class HttpClient {
     if (this.agents.https) this.agents.https.destroy();
   }
 
-  /** GETs `url`, following redirects, and resolves with the 200 response; rejects with an HttpFailure. */
   get(url: URL | string, options: GetOptions = {}): Promise<HttpResponse> {
     const idleMs = options.idleTimeoutMs ?? 30_000;
     const maxRedirects = options.maxRedirects ?? 5;

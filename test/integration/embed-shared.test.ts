@@ -79,7 +79,8 @@ test('embed --data labels.csv --images DIR finds every labelled poster', { skip:
     env: { POSTERSCOPE_CACHE: dir.file('cli-cache'), POSTERSCOPE_MIRROR: MODELS },
   });
   assert.equal(result.code, 1, 'a row without an image is reported');
-  assert.match(result.stderr, /1 rows of .*labels\.csv have no image.*tt_missing/);
+  assert.match(result.stderr, /1 row of .*labels\.csv has no image.*tt_missing/);
+  assert.equal(JSON.parse(result.stdout).failed, 1);
   assert.equal(JSON.parse(result.stdout).fromCache, 10);
 });
 
