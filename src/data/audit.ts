@@ -18,7 +18,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { type ErrorCode, PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
-import { decodePoster } from '../image/poster.js';
+import { type DecodeOptions, decodePoster } from '../image/poster.js';
+import { printable } from '../printable.js';
 import { type Progress, silentProgress } from '../progress.js';
 import { parseCsv } from './csv.js';
 import { type DatasetOptions, type DatasetReport, type GenreCount, readDataset } from './dataset.js';
@@ -64,6 +65,8 @@ export interface AuditOptions extends Pick<DatasetOptions, 'data' | 'images' | '
   concurrency?: number;
   /** One tick per poster. Default: silent. */
   progress?: Progress;
+  /** Limits on the poster files (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
+  decode?: DecodeOptions;
 }
 
 export interface GenrePair {
@@ -280,7 +283,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
   progress.start('auditing posters', posters.length);
   await forEachLimit(posters, concurrency, async (poster) => {
     try {
-      const decoded = await decodePoster(poster.file, { maxSide: 512 });
+      const decoded = await decodePoster(poster.file, { ...options.decode, maxSide: 512 });
       poster.sha256 = decoded.contentHash;
       poster.phash = await perceptualHash(decoded);
       let { width, height } = decoded;
@@ -490,5 +493,6 @@ export function formatAudit(report: AuditReport): string {
     out.push('genres seen together most often (lift = count / count if independent):');
     out.push(...report.cooccurrence.slice(0, 8).map((p) => `      ${p.genres.join(' + ')}: ${num(p.count)} (lift ${p.lift.toFixed(2)})`));
   }
-  return `${out.join('\n')}\n`;
+  // File names and CSV fields may hold newlines or terminal escapes.
+  return `${out.map(printable).join('\n')}\n`;
 }

@@ -19,6 +19,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
+import { printable } from '../printable.js';
 import { parseCsv } from './csv.js';
 import { IMAGE_EXTENSIONS } from './files.js';
 
@@ -591,5 +592,6 @@ export function formatDatasetReport(report: DatasetReport): string {
   if (report.droppedGenres.length > 0) {
     out.push(`dropped genres (${report.droppedGenres.length}): ${report.droppedGenres.map((g) => `${g.genre} (${num(g.count)})`).join(', ')}`);
   }
-  return out.join('\n');
+  // File names and CSV fields may hold newlines or terminal escapes.
+  return out.map(printable).join('\n');
 }

@@ -6,8 +6,9 @@ import { parseCsv } from '../../data/csv.js';
 import { collectImageFiles } from '../../data/files.js';
 import { EmbeddingCache } from '../../embed/cache.js';
 import { embedPosters } from '../../embed/pipeline.js';
+import { invalidParameterError } from '../../errors.js';
 import { parseViews, VIEW_SETS, viewName } from '../../image/views.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -17,6 +18,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const ID_EXTENSIONS = ['', '.jpg', '.jpeg', '.png', '.webp'];
@@ -27,7 +30,7 @@ async function filesFromData(dataPath: string, imageDirs: string[], idColumn: st
   const header = rows[0]?.fields ?? [];
   const column = idColumn === undefined ? 0 : /^\d+$/.test(idColumn) ? Number(idColumn) : header.indexOf(idColumn);
   if (column < 0 || column >= header.length) {
-    throw new UsageError(`Expected a column of ${dataPath} (${header.join(', ')}) for --id-column but received "${idColumn}"`);
+    throw invalidParameterError('--id-column', `a column of ${dataPath} (${header.join(', ')})`, idColumn);
   }
   const files: string[] = [];
   const missing: string[] = [];
@@ -74,6 +77,7 @@ const command: CommandDefinition = {
     prefetch: { type: 'string', valueName: 'N', description: 'Posters decoded ahead of inference', defaultText: '8' },
     json: { type: 'boolean', description: 'Print the summary as JSON on stdout' },
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -87,14 +91,14 @@ const command: CommandDefinition = {
     let files: string[];
     const problems: string[] = [];
     if (dataPath) {
-      if (imageDirs.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
+      if (imageDirs.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
       const found = await filesFromData(dataPath, imageDirs, stringOption(context, 'id-column'));
       files = found.files;
       if (found.missing.length > 0) {
         problems.push(`${found.missing.length} rows of ${dataPath} have no image in ${imageDirs.join(', ')} (e.g. ${found.missing.slice(0, 3).join(', ')})`);
       }
     } else {
-      if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs, or --data FILE --images DIR');
+      if (context.positionals.length === 0) throw usageError('give poster files, folders or globs, or --data FILE --images DIR');
       const collected = await collectImageFiles(context.positionals);
       files = collected.files;
       for (const m of collected.missing) problems.push(`${m.input}: ${m.reason}`);
@@ -122,6 +126,7 @@ const command: CommandDefinition = {
         batchSize: integerOption(context, 'batch-size', 16, 1, 1024),
         prefetch: integerOption(context, 'prefetch', 8, 1, 256),
         progress,
+        decode: decodeOptionsOf(context),
         onPoster: (result) => {
           if (result.error) failures.push(result.error.message);
         },
@@ -131,7 +136,7 @@ const command: CommandDefinition = {
       cache.close();
       await backbone.release();
     }
-    for (const line of [...problems, ...failures]) context.stderr.write(`error: ${line}\n`);
+    for (const line of [...problems, ...failures]) reportError(context, line);
     const report = {
       backbone: backbone.fingerprint,
       views: views.map(viewName),

@@ -1,8 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { collectImageFiles } from '../../data/files.js';
+import { PosterscopeError, checkOneOf } from '../../errors.js';
+import { printable } from '../../printable.js';
 import { VIEW_SETS } from '../../image/views.js';
 import { type Prediction, loadModel } from '../../model/model.js';
-import { type CommandContext, type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandContext, type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -13,6 +15,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const FORMATS = ['json', 'jsonl', 'csv', 'table'] as const;
@@ -51,7 +55,8 @@ function render(predictions: Prediction[], format: Format, verbose: boolean, gen
     case 'table': {
       const rows = predictions.map((p) => {
         const scores = view(p, verbose).scores.map((s) => `${s.genre} ${s.score.toFixed(2)}`).join(', ');
-        return [p.input, p.error ? 'ERROR' : p.genres.join(', ') || '(none)', p.error ? p.error.message : scores];
+        // Escaped before padding, so a control character in a file name neither breaks the row nor skews the columns.
+        return [p.input, p.error ? 'ERROR' : p.genres.join(', ') || '(none)', p.error ? p.error.message : scores].map(printable);
       });
       const header = ['poster', 'genres', verbose ? 'all scores' : 'top scores'];
       const widths = [0, 1].map((c) => Math.min(60, Math.max(header[c]!.length, ...rows.map((r) => r[c]!.length))));
@@ -89,6 +94,7 @@ const command: CommandDefinition = {
     clean: { type: 'boolean', description: 'Remove text from posters first (automatic when the model was trained with --clean)' },
     ...cleanOptions,
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -98,13 +104,10 @@ const command: CommandDefinition = {
     'posterscope predict poster.jpg --model my-model --threshold 0.3 --verbose',
   ],
   async run(context: CommandContext) {
-    if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs to predict (see `posterscope predict --help`)');
+    if (context.positionals.length === 0) throw usageError('give poster files, folders or globs to predict (see `posterscope predict --help`)');
     const formatText = stringOption(context, 'format');
-    if (formatText !== undefined && !FORMATS.includes(formatText as Format)) {
-      throw new UsageError(`Expected one of ${FORMATS.join(', ')} for --format but received "${formatText}"`);
-    }
     const output = stringOption(context, 'output');
-    const format: Format = (formatText as Format | undefined) ?? (!output && context.stdout.isTTY ? 'table' : 'json');
+    const format: Format = formatText !== undefined ? checkOneOf('--format', FORMATS, formatText) : !output && context.stdout.isTTY ? 'table' : 'json';
     const threshold = numberOption(context, 'threshold', 0, 1);
     const tta = stringOption(context, 'tta');
     const { files, missing } = await collectImageFiles(context.positionals);
@@ -119,6 +122,7 @@ const command: CommandDefinition = {
         ...(context.values['at-least-one'] === true ? { atLeastOne: true } : {}),
         ...(tta ? { views: tta.split(',') } : {}),
         ...(context.values['no-cache'] === true ? { cache: false } : {}),
+        decode: decodeOptionsOf(context),
         // A progress bar only pays for itself on batches.
         ...(files.length > 1 ? { progress } : {}),
       });
@@ -132,12 +136,12 @@ const command: CommandDefinition = {
     if (output) {
       await new Promise<void>((resolve, reject) => {
         const stream = createWriteStream(output);
-        stream.on('error', (error) => reject(new UsageError(`cannot write --output ${output}: ${error.message}`)));
+        stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
         stream.end(text, resolve);
       });
     } else context.stdout.write(text);
     const failed = predictions.filter((p) => p.error);
-    for (const p of failed) context.stderr.write(`error: ${p.error!.message}\n`);
+    for (const p of failed) reportError(context, p.error!.message);
     return failed.length > 0 ? EXIT.failed : EXIT.ok;
   },
 };
