@@ -295,7 +295,8 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
       if (Math.min(width, height) < minSide) tiny.push({ id: poster.ids[0]!, file: poster.file, width, height });
     } catch (error) {
       if (!(error instanceof PosterscopeError)) throw error;
-      const reason = error.message.startsWith(`${poster.file}: `) ? error.message.slice(poster.file.length + 2) : error.message;
+      const prefix = `${printable(poster.file)}: `;
+      const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
       unreadable.push({ id: poster.ids[0]!, file: poster.file, code: error.code, reason });
     }
     progress.tick();
