@@ -37,7 +37,7 @@ export const backboneOptions = {
     description: 'Directory holding model files for offline installs; repeatable',
     defaultText: '$POSTERSCOPE_MIRROR',
   },
-  offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1)' },
+  offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1, true or yes)' },
   threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime threads', defaultText: 'one per core' },
 } satisfies Record<string, OptionDefinition>;
 
@@ -74,7 +74,8 @@ export function backboneLoadOptions(context: CommandContext, progress: Progress)
   return {
     cacheDir: cacheDirOf(context),
     mirrors: [...mirrors, ...envMirrors],
-    offline: context.values.offline === true || ['1', 'true'].includes(context.env.POSTERSCOPE_OFFLINE ?? ''),
+    // Without --offline, resolution reads POSTERSCOPE_OFFLINE itself (1, true or yes), one rule for CLI and library.
+    ...(context.values.offline === true ? { offline: true } : {}),
     progress,
     onWarning: (message) => context.stderr.write(`warning: ${printable(message)}\n`),
     env: context.env,

@@ -40,7 +40,8 @@ async function walk(dir: string, out: string[]): Promise<void> {
 
 /**
  * Expands files, directories (recursively) and globs (`*`, `?`, `**`) into a
- * sorted, de-duplicated list of image files.
+ * de-duplicated list of image files, in the order the inputs were given (a
+ * directory's or glob's files in name order).
  *
  * @example
  *   await collectImageFiles(['posters/', 'extra/*.png', 'nope.jpg'])

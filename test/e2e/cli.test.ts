@@ -126,6 +126,15 @@ test('offline with the model nowhere: one line listing every place looked, exit 
   assert.match(lines[0]!, /offline/);
 });
 
+test('POSTERSCOPE_OFFLINE=yes keeps the CLI offline, as it does the library', async () => {
+  const result = await runCli(['embed', dir.file('posters'), '--backbone', 'mobilenetv2', '--quiet'], {
+    env: { POSTERSCOPE_CACHE: dir.file('empty-cache'), POSTERSCOPE_MIRROR: dir.file('no-mirror'), POSTERSCOPE_OFFLINE: 'yes' },
+  });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /download skipped \(offline\)\n$/);
+  assert.doesNotMatch(result.stderr, /https?:/);
+});
+
 test('a backbone row file that is not valid is one line, exit 2', async () => {
   const broken = await dir.write('broken.json', JSON.stringify({ id: 'x', file: { fileName: 'x.onnx', urls: [] } }));
   const result = await runCli(['embed', dir.file('posters'), '--backbone', broken], { env });

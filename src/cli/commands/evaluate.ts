@@ -35,7 +35,7 @@ const command: CommandDefinition = {
     ...datasetOptions,
     split: { type: 'string', valueName: 'SPLIT', description: `Rows to score: ${SPLITS.join(', ')}`, defaultText: 'test for the bundle\'s own data, else all' },
     tta: { type: 'string', valueName: 'VIEWS', description: 'Views averaged per poster', defaultText: 'the bundle\'s' },
-    json: { type: 'string', valueName: 'FILE', description: 'Also write the full report as JSON to FILE (- for stdout)' },
+    json: { type: 'string', valueName: 'FILE', description: 'Also write the full report as JSON to FILE; with -, print only the JSON on stdout (the table is left out)' },
     ...backboneOptions,
     ...decodeOptions,
     ...progressOptions,

@@ -90,7 +90,7 @@ const command: CommandDefinition = {
     format: { type: 'string', short: 'f', valueName: 'FORMAT', description: `Output format: ${FORMATS.join(', ')}`, defaultText: 'table on a terminal, json otherwise' },
     output: { type: 'string', short: 'o', valueName: 'FILE', description: 'Write the results to FILE instead of stdout' },
     verbose: { type: 'boolean', short: 'v', description: 'Every genre\'s score' },
-    'no-cache': { type: 'boolean', description: 'Do not store poster embeddings in the cache' },
+    'no-cache': { type: 'boolean', description: 'Neither read nor store poster embeddings in the cache (every poster is decoded and embedded)' },
     clean: { type: 'boolean', description: 'Remove text from posters first (automatic when the model was trained with --clean)' },
     ...cleanOptions,
     ...backboneOptions,
