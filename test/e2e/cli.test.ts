@@ -140,6 +140,12 @@ test('a backbone row file that is not valid is one line, exit 2', async () => {
   const result = await runCli(['embed', dir.file('posters'), '--backbone', broken], { env });
   assert.equal(result.code, 2);
   assert.match(result.stderr, /broken\.json: backbone row/);
+  const unknown = await runCli(['embed', dir.file('posters'), '--backbone', 'mobilenet'], { env });
+  assert.equal(unknown.code, 2);
+  assert.equal(
+    unknown.stderr,
+    'posterscope: Expected one of mobilenetv2, resnet50, clip-vit-b32 for backbone but received string "mobilenet"; did you mean "mobilenetv2"?\n',
+  );
   const bogusView = await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--views', 'flip'], { env });
   assert.equal(bogusView.code, 2);
   assert.match(bogusView.stderr, /for view but received string "flip"/);
