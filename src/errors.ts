@@ -1,20 +1,32 @@
 /**
- * One error type for everything posterscope refuses, with a stable `code` the
- * CLI maps to an exit status and the server to an HTTP status.
+ * One error type for everything posterscope refuses, with a stable `code`.
+ * Each code is mapped once, in {@link ERROR_CODES}, to the CLI's exit status
+ * and the server's HTTP status, so a new code without both does not compile.
  *
  * @example
  *   try { await decodePoster('missing.jpg'); }
  *   catch (e) { if (e instanceof PosterscopeError) console.log(e.code, e.message); }
  *   // -> IMAGE_NOT_FOUND missing.jpg: no such file
  */
+import { printable } from './printable.js';
+
 export type ErrorCode =
+  // The caller asked wrongly.
+  | 'USAGE'
   | 'INVALID_ARGUMENT'
+  | 'BAD_REQUEST'
+  | 'NOT_FOUND'
+  | 'TOO_LARGE'
+  | 'TOO_MANY_FILES'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  // A poster could not be used.
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_IS_DIRECTORY'
   | 'IMAGE_EMPTY'
   | 'IMAGE_UNSUPPORTED'
   | 'IMAGE_CORRUPT'
   | 'IMAGE_TOO_LARGE'
+  // A model file, the data or the cache is not right.
   | 'MODEL_NOT_FOUND'
   | 'MODEL_CHECKSUM_MISMATCH'
   | 'MODEL_INVALID'
@@ -22,8 +34,54 @@ export type ErrorCode =
   | 'OFFLINE'
   | 'DATA_INVALID'
   | 'CACHE_CORRUPT'
+  // The server could not answer.
   | 'SERVER_BUSY'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'INTERNAL';
+
+/** Process exit codes: 0 success, 1 some input or step failed, 2 the command line was wrong. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export interface ErrorOutcome {
+  /** The CLI's exit code. */
+  exit: (typeof EXIT)[keyof typeof EXIT];
+  /** The server's HTTP status. */
+  http: 400 | 404 | 413 | 415 | 422 | 500 | 503 | 504;
+}
+
+/**
+ * What each code means to a shell and to an HTTP client. Server-side faults
+ * (a model file missing on the server, a corrupt cache) are 500: the caller
+ * cannot fix them.
+ *
+ * @example
+ *   ERROR_CODES.IMAGE_CORRUPT // -> { exit: 1, http: 422 }
+ */
+export const ERROR_CODES = {
+  USAGE: { exit: EXIT.usage, http: 400 },
+  INVALID_ARGUMENT: { exit: EXIT.usage, http: 400 },
+  BAD_REQUEST: { exit: EXIT.usage, http: 400 },
+  NOT_FOUND: { exit: EXIT.failed, http: 404 },
+  TOO_LARGE: { exit: EXIT.failed, http: 413 },
+  TOO_MANY_FILES: { exit: EXIT.failed, http: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { exit: EXIT.failed, http: 415 },
+  IMAGE_NOT_FOUND: { exit: EXIT.failed, http: 400 },
+  IMAGE_IS_DIRECTORY: { exit: EXIT.failed, http: 400 },
+  IMAGE_EMPTY: { exit: EXIT.failed, http: 422 },
+  IMAGE_UNSUPPORTED: { exit: EXIT.failed, http: 415 },
+  IMAGE_CORRUPT: { exit: EXIT.failed, http: 422 },
+  IMAGE_TOO_LARGE: { exit: EXIT.failed, http: 422 },
+  MODEL_NOT_FOUND: { exit: EXIT.failed, http: 500 },
+  MODEL_CHECKSUM_MISMATCH: { exit: EXIT.failed, http: 500 },
+  MODEL_INVALID: { exit: EXIT.failed, http: 500 },
+  DOWNLOAD_FAILED: { exit: EXIT.failed, http: 500 },
+  OFFLINE: { exit: EXIT.failed, http: 500 },
+  DATA_INVALID: { exit: EXIT.failed, http: 422 },
+  CACHE_CORRUPT: { exit: EXIT.failed, http: 500 },
+  SERVER_BUSY: { exit: EXIT.failed, http: 503 },
+  TIMEOUT: { exit: EXIT.failed, http: 504 },
+  INTERNAL: { exit: EXIT.failed, http: 500 },
+} as const satisfies Record<ErrorCode, ErrorOutcome>;
 
 export class PosterscopeError extends Error {
   readonly code: ErrorCode;
@@ -39,23 +97,62 @@ export class PosterscopeError extends Error {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `string "${value}"`;
+  if (typeof value === 'string') return `string "${printable(excerpt(value))}"`;
   if (value === null) return 'null';
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return `array of length ${value.length}`;
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return `${value.constructor.name} of length ${(value as Uint8Array).length}`;
   if (typeof value === 'object') return 'object';
   return `${typeof value} ${String(value)}`;
 }
 
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
 /**
- * The one message shape for bad parameters.
+ * The candidate closest to a mistyped `value`, if one is close enough to be
+ * what was meant (a third of its letters wrong at most, or two).
+ *
+ * @example
+ *   closestMatch('embdd', ['predict', 'embed', 'train']) // -> 'embed'
+ *   closestMatch('zzz', ['predict', 'embed']) // -> undefined
+ */
+export function closestMatch(value: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(value.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return bestDistance <= Math.max(2, Math.floor(value.length / 3)) && bestDistance < value.length ? best : undefined;
+}
+
+/**
+ * The one message shape for bad parameters: "Expected X for Y but received Z".
+ * Long strings are cut and control characters escaped, so the message stays
+ * one readable line whatever was passed.
  *
  * @example
  *   invalidParameterError('batchSize', 'integer between 1 and 256', 0).message
  *   // -> 'Expected integer between 1 and 256 for batchSize but received number 0'
+ *   invalidParameterError('--format', 'one of json, csv', 'jsn', 'json').message
+ *   // -> 'Expected one of json, csv for --format but received string "jsn"; did you mean "json"?'
  */
-export function invalidParameterError(name: string, expected: string, actual: unknown): PosterscopeError {
-  return new PosterscopeError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describe(actual)}`, {
+export function invalidParameterError(name: string, expected: string, actual: unknown, suggestion?: string): PosterscopeError {
+  const hint = suggestion === undefined ? '' : `; did you mean "${suggestion}"?`;
+  return new PosterscopeError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describe(actual)}${hint}`, {
     subject: name,
   });
 }
@@ -66,6 +163,19 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
     throw invalidParameterError(name, `integer between ${min} and ${max}`, value);
   }
   return value;
+}
+
+/**
+ * `value` when it is one of `allowed`, else `invalidParameterError` listing
+ * them, with the closest as a suggestion.
+ *
+ * @example
+ *   checkOneOf('--split', ['test', 'validation', 'all'], 'tset')
+ *   // throws 'Expected one of test, validation, all for --split but received string "tset"; did you mean "test"?'
+ */
+export function checkOneOf<T extends string>(name: string, allowed: readonly T[], value: unknown): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw invalidParameterError(name, `one of ${allowed.join(', ')}`, value, typeof value === 'string' ? closestMatch(value, allowed) : undefined);
 }
 
 /**
@@ -83,14 +193,17 @@ export function asPosterError(source: string, error: unknown): PosterscopeError 
   return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
 }
 
+/** Longest value quoted whole in a message; longer ones are cut and their length given. */
+const SHOWN_CHARACTERS = 80;
+
 /**
- * A value from a data file cut for a message: a 50 MB cell must not become a
+ * A value from a data file or a request cut for a message: a 50 MB cell must not become a
  * 50 MB error line.
  *
  * @example
  *   excerpt('tt0000001') // -> 'tt0000001'
  *   excerpt('x'.repeat(50_000_000)) // -> 'xxxxxxxx…xxxx… (50,000,000 characters)' (80 characters kept)
  */
-export function excerpt(text: string, max = 80): string {
+export function excerpt(text: string, max = SHOWN_CHARACTERS): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length.toLocaleString('en-US')} characters)`;
 }

@@ -4,7 +4,8 @@
  */
 
 // Errors
-export { PosterscopeError, type ErrorCode } from './errors.js';
+export { PosterscopeError, ERROR_CODES, EXIT, type ErrorCode, type ErrorOutcome } from './errors.js';
+export { VERSION } from './version.js';
 
 // Posters and views
 export { decodePoster, readPosterFile, DEFAULT_DECODE_OPTIONS, type Poster, type DecodeOptions } from './image/poster.js';

@@ -1,7 +1,8 @@
 /**
  * The one module that imports `onnxruntime-node`. It runs in a worker thread
  * so that a backbone pass never blocks the main thread: while ONNX Runtime
- * works on one batch, the main thread decodes, crops and normalises the next.
+ * works on one batch, sharp decodes the next posters on libuv's thread pool
+ * and the main thread crops and normalises them.
  *
  * One such worker serves every session of the process (ONNX Runtime's native
  * addon loads into one thread only). Each request carries an id; buffers are

@@ -3,7 +3,7 @@
  * feed and read a pretrained image model is data here, and no other module
  * has code that is specific to one backbone.
  */
-import { PosterscopeError } from '../errors.js';
+import { PosterscopeError, checkOneOf } from '../errors.js';
 import type { ModelFileSpec } from '../models/resolve.js';
 
 export interface Normalization {
@@ -116,15 +116,8 @@ export const DEFAULT_BACKBONE = 'mobilenetv2';
  *   getBackboneSpec('mobilenetv2').feature.dim // -> 1280
  */
 export function getBackboneSpec(id: string, table: readonly BackboneSpec[] = BACKBONES): BackboneSpec {
-  const spec = table.find((row) => row.id === id);
-  if (!spec) {
-    throw new PosterscopeError(
-      'INVALID_ARGUMENT',
-      `Expected one of ${table.map((row) => row.id).join(', ')} for backbone but received string "${id}"`,
-      { subject: 'backbone' },
-    );
-  }
-  return spec;
+  checkOneOf('backbone', table.map((row) => row.id), id);
+  return table.find((row) => row.id === id)!;
 }
 
 function checkRow(row: unknown, source: string): BackboneSpec {

@@ -2,6 +2,8 @@
  * What a CLI command is: its options as data (so help and parsing come from
  * one place) and a `run` that returns the exit code.
  */
+import { PosterscopeError } from '../errors.js';
+import { printable } from '../printable.js';
 export interface OptionDefinition {
   type: 'string' | 'boolean';
   description: string;
@@ -32,12 +34,28 @@ export interface CommandDefinition {
   run(context: CommandContext): Promise<number>;
 }
 
-/** Exit codes: 0 success, 1 some input or step failed, 2 the command line was wrong. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export { EXIT } from '../errors.js';
 
-/** An error in how the command was called (exit code 2). */
-export class UsageError extends Error {
-  override name = 'UsageError';
+/**
+ * An error in how the command was called: a PosterscopeError USAGE (exit code
+ * 2, like every code in ERROR_CODES with `exit: EXIT.usage`).
+ *
+ * @example
+ *   throw usageError('train needs --data FILE (see `posterscope train --help`)');
+ */
+export function usageError(message: string): PosterscopeError {
+  return new PosterscopeError('USAGE', message);
+}
+
+/**
+ * One failed input as one line on stderr, whatever its message holds (file
+ * names can carry newlines and terminal escapes).
+ *
+ * @example
+ *   reportError(context, 'evil\nname.jpg: no such file') // stderr: error: evil\nname.jpg: no such file
+ */
+export function reportError(context: Pick<CommandContext, 'stderr'>, message: string): void {
+  context.stderr.write(`error: ${printable(message)}\n`);
 }
 
 export function formatHelp(command: CommandDefinition): string {

@@ -4,25 +4,11 @@
  * definition, runs it, and turns any failure into one line and an exit code.
  */
 import { parseArgs } from 'node:util';
-import { PosterscopeError } from '../errors.js';
+import { ERROR_CODES, EXIT, PosterscopeError, closestMatch } from '../errors.js';
+import { printable } from '../printable.js';
+import { VERSION } from '../version.js';
 import { COMMANDS } from './commands/index.js';
-import { type CommandDefinition, EXIT, UsageError, formatHelp } from './command.js';
-
-const VERSION = '0.1.0';
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
+import { type CommandDefinition, formatHelp, usageError } from './command.js';
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -52,9 +38,8 @@ async function run(argv: string[]): Promise<number> {
   const entry = COMMANDS[name];
   if (!entry) {
     const names = Object.keys(COMMANDS);
-    const best = names.map((n) => [n, editDistance(name, n)] as const).sort((a, b) => a[1] - b[1])[0];
-    const hint = best && best[1] <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean "${best[0]}"?` : '';
-    throw new UsageError(`unknown command "${name}".${hint} Commands: ${names.join(', ')}`);
+    const best = closestMatch(name, names);
+    throw usageError(`unknown command "${name}".${best ? ` Did you mean "${best}"?` : ''} Commands: ${names.join(', ')}`);
   }
   const command: CommandDefinition = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -76,7 +61,10 @@ async function run(argv: string[]): Promise<number> {
     });
   } catch (error) {
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
-    throw new UsageError(`${message} (see \`posterscope ${command.name} --help\`)`);
+    const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+    const flags = Object.entries(command.options).flatMap(([key, def]) => [`--${key}`, ...(def.short ? [`-${def.short}`] : [])]);
+    const best = unknown === undefined ? undefined : closestMatch(unknown.split('=')[0]!, [...flags, '--help']);
+    throw usageError(`${message}.${best ? ` Did you mean "${best}"?` : ''} See \`posterscope ${command.name} --help\``);
   }
   return command.run({
     values: parsed.values as Record<string, string | boolean | string[] | undefined>,
@@ -90,15 +78,13 @@ async function run(argv: string[]): Promise<number> {
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError) {
-    process.stderr.write(`posterscope: ${error.message}\n`);
-    process.exitCode = EXIT.usage;
-  } else if (error instanceof PosterscopeError) {
-    process.stderr.write(`posterscope: ${error.message}\n`);
-    process.exitCode = error.code === 'INVALID_ARGUMENT' ? EXIT.usage : EXIT.failed;
+  // One line, escaped (messages quote file names and values), and the exit code of its error code.
+  if (error instanceof PosterscopeError) {
+    process.stderr.write(`posterscope: ${printable(error.message.split('\n')[0]!)}\n`);
+    process.exitCode = ERROR_CODES[error.code].exit;
   } else {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`posterscope: unexpected error: ${message.split('\n')[0]}\n`);
+    process.stderr.write(`posterscope: unexpected error: ${printable(message.split('\n')[0]!)}\n`);
     if (process.env.POSTERSCOPE_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
     process.exitCode = EXIT.failed;
   }

@@ -2,14 +2,16 @@
  * Options several commands share, defined once, and the helpers that turn
  * them into library options.
  */
-import { checkInteger } from '../errors.js';
+import { checkInteger, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
 import { defaultCacheDir, defaultMirrors } from '../models/resolve.js';
+import { printable } from '../printable.js';
 import { terminalProgress, silentProgress, type Progress } from '../progress.js';
-import { type CommandContext, type OptionDefinition, UsageError } from './command.js';
+import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from '../image/poster.js';
+import { type CommandContext, type OptionDefinition, usageError } from './command.js';
 
 export const backboneOptions = {
   backbone: {
@@ -36,7 +38,7 @@ export const backboneOptions = {
     description: 'Directory holding model files for offline installs; repeatable',
     defaultText: '$POSTERSCOPE_MIRROR',
   },
-  offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1)' },
+  offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1, true or yes)' },
   threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime threads', defaultText: 'one per core' },
 } satisfies Record<string, OptionDefinition>;
 
@@ -58,12 +60,7 @@ export function listOption(context: CommandContext, name: string): string[] {
 export function integerOption(context: CommandContext, name: string, fallback: number, min: number, max: number): number {
   const text = stringOption(context, name);
   if (text === undefined) return fallback;
-  const value = /^-?\d+$/.test(text) ? Number(text) : text;
-  try {
-    return checkInteger(`--${name}`, value, min, max);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return checkInteger(`--${name}`, /^-?\d+$/.test(text) ? Number(text) : text, min, max);
 }
 
 export function cacheDirOf(context: CommandContext): string {
@@ -78,12 +75,37 @@ export function backboneLoadOptions(context: CommandContext, progress: Progress)
   return {
     cacheDir: cacheDirOf(context),
     mirrors: [...mirrors, ...envMirrors],
-    offline: context.values.offline === true || ['1', 'true'].includes(context.env.POSTERSCOPE_OFFLINE ?? ''),
+    // Without --offline, resolution reads POSTERSCOPE_OFFLINE itself (1, true or yes), one rule for CLI and library.
+    ...(context.values.offline === true ? { offline: true } : {}),
     progress,
-    onWarning: (message) => context.stderr.write(`warning: ${message}\n`),
+    onWarning: (message) => context.stderr.write(`warning: ${printable(message)}\n`),
     env: context.env,
     ...(path ? { path } : {}),
     ...(threads ? { threads: integerOption(context, 'threads', 0, 0, 64) } : {}),
+  };
+}
+
+export const decodeOptions = {
+  'max-pixels': {
+    type: 'string',
+    valueName: 'N',
+    description: 'Refuse posters with more pixels than this (width x height), before decoding them',
+    defaultText: String(DEFAULT_DECODE_OPTIONS.maxPixels),
+  },
+  'max-bytes': {
+    type: 'string',
+    valueName: 'N',
+    description: 'Refuse poster files larger than this many bytes',
+    defaultText: String(DEFAULT_DECODE_OPTIONS.maxBytes),
+  },
+} satisfies Record<string, OptionDefinition>;
+
+/** The poster limits given on the command line (only those given). */
+export function decodeOptionsOf(context: CommandContext): DecodeOptions {
+  const { maxPixels, maxBytes } = DEFAULT_DECODE_OPTIONS;
+  return {
+    ...(stringOption(context, 'max-pixels') !== undefined ? { maxPixels: integerOption(context, 'max-pixels', maxPixels, 1, Number.MAX_SAFE_INTEGER) } : {}),
+    ...(stringOption(context, 'max-bytes') !== undefined ? { maxBytes: integerOption(context, 'max-bytes', maxBytes, 1, Number.MAX_SAFE_INTEGER) } : {}),
   };
 }
 
@@ -132,7 +154,7 @@ export function posterListOf(context: CommandContext) {
   const data = stringOption(context, 'data');
   if (!data) return undefined;
   const images = listOption(context, 'images');
-  if (images.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
+  if (images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
   const { genresColumn: _genres, ...columns } = datasetOptionsOf(context);
   return { data, images, ...columns };
 }
@@ -165,7 +187,7 @@ export function numberOption(context: CommandContext, name: string, min: number,
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw new UsageError(`Expected number between ${min} and ${max} for --${name} but received "${text}"`);
+    throw invalidParameterError(`--${name}`, `number between ${min} and ${max}`, Number.isFinite(value) && text.trim() !== '' ? value : text);
   }
   return value;
 }

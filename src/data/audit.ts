@@ -19,7 +19,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import pMap from 'p-map';
 import sharp from 'sharp';
 import { type ErrorCode, PosterscopeError, checkInteger, excerpt, invalidParameterError } from '../errors.js';
-import { decodePoster } from '../image/poster.js';
+import { type DecodeOptions, decodePoster } from '../image/poster.js';
+import { printable } from '../printable.js';
 import { type Progress, silentProgress } from '../progress.js';
 import { DATASET_FORMATS, type DatasetOptions, type DatasetReport, type GenreCount, readDataset } from './dataset.js';
 import { walkImageFiles } from './files.js';
@@ -65,6 +66,8 @@ export interface AuditOptions extends Pick<DatasetOptions, 'data' | 'images' | '
   concurrency?: number;
   /** One tick per poster. Default: silent. */
   progress?: Progress;
+  /** Limits on the poster files (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
+  decode?: DecodeOptions;
 }
 
 export interface GenrePair {
@@ -264,7 +267,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
   progress.start('auditing posters', posters.length);
   await pMap(posters, async (poster) => {
     try {
-      const decoded = await decodePoster(poster.file, { maxSide: 512 });
+      const decoded = await decodePoster(poster.file, { ...options.decode, maxSide: 512 });
       poster.sha256 = decoded.contentHash;
       poster.phash = await perceptualHash(decoded);
       let { width, height } = decoded;
@@ -276,7 +279,8 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
       if (Math.min(width, height) < minSide) tiny.push({ id: poster.ids[0]!, file: poster.file, width, height });
     } catch (error) {
       if (!(error instanceof PosterscopeError)) throw error;
-      const reason = error.message.startsWith(`${poster.file}: `) ? error.message.slice(poster.file.length + 2) : error.message;
+      const prefix = `${printable(poster.file)}: `;
+      const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
       unreadable.push({ id: poster.ids[0]!, file: poster.file, code: error.code, reason });
     }
     progress.tick();
@@ -473,5 +477,6 @@ export function formatAudit(report: AuditReport): string {
     out.push('genres seen together most often (lift = count / count if independent):');
     out.push(...report.cooccurrence.slice(0, 8).map((p) => `      ${p.genres.join(' + ')}: ${num(p.count)} (lift ${p.lift.toFixed(2)})`));
   }
-  return `${out.join('\n')}\n`;
+  // File names and CSV fields may hold newlines or terminal escapes.
+  return `${out.map(printable).join('\n')}\n`;
 }

@@ -27,6 +27,7 @@ import { stat } from 'node:fs/promises';
 import { PosterscopeError, excerpt, invalidParameterError } from '../errors.js';
 import { ID_EXTENSIONS, ImageFolders } from './files.js';
 import { COLUMN_NAMES, type ColumnSpec, type Table, cellText, findColumn, readTable, resolveColumn } from './table.js';
+import { printable } from '../printable.js';
 
 export interface PosterListOptions {
   /** CSV or JSON Lines (.jsonl/.ndjson) file. */
@@ -517,5 +518,6 @@ export function formatDatasetReport(report: DatasetReport): string {
   if (report.droppedGenres.length > 0) {
     out.push(`dropped genres (${report.droppedGenres.length}): ${report.droppedGenres.map((g) => `${g.genre} (${num(g.count)})`).join(', ')}`);
   }
-  return out.join('\n');
+  // File names and CSV fields may hold newlines or terminal escapes.
+  return out.map(printable).join('\n');
 }

@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, writeSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { PosterscopeError } from '../errors.js';
+import { PosterscopeError, invalidParameterError } from '../errors.js';
 import { crc32 } from './crc32.js';
 
 const MAGIC = 0x31455350; // 'PSE1' little-endian
@@ -154,7 +154,7 @@ export class EmbeddingCache {
 
   put(key: Buffer, vector: Float32Array): void {
     if (vector.length !== this.dim) {
-      throw new PosterscopeError('INVALID_ARGUMENT', `Expected vector of length ${this.dim} but received length ${vector.length}`);
+      throw invalidParameterError('vector', `Float32Array of length ${this.dim}`, vector);
     }
     const record = Buffer.alloc(this.recordSize);
     record.writeUInt32LE(MAGIC, 0);

@@ -1,8 +1,10 @@
 /**
  * Posters in, cached embeddings out, with decoding overlapping inference.
  *
- * ONNX Runtime runs a batch on the main thread while sharp decodes and
- * resizes the next posters on libuv's thread pool, so both cores stay busy.
+ * ONNX Runtime runs a batch in the process's inference worker thread
+ * (src/backbone/onnx-runtime.ts) while sharp decodes and resizes the next
+ * posters on libuv's thread pool and the main thread packs crops into the
+ * other batch buffer, so the cores stay busy.
  * Crops from several posters and views are packed into full batches; each
  * view's embedding is the mean of its crops' features.
  */

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { readDataset, type DatasetOptions } from '../data/dataset.js';
 import { PosterscopeError } from '../errors.js';
+import type { DecodeOptions } from '../image/poster.js';
 import { type LoadModelOptions, loadModel } from '../model/model.js';
 import { readSplit } from '../model/bundle.js';
 import { applyPolicy } from '../model/thresholds.js';
@@ -21,6 +22,8 @@ export interface EvaluateOptions extends LoadModelOptions, Partial<Omit<DatasetO
   split?: 'test' | 'validation' | 'all';
   views?: readonly string[];
   progress?: Progress;
+  /** Limits on the poster files (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
+  decode?: DecodeOptions;
   log?: (line: string) => void;
 }
 
@@ -62,7 +65,11 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEval
     const column = new Map(genres.map((g, i) => [g, i]));
     const predictions = await model.predict(
       rows.map((r) => r.image!),
-      { ...(options.views ? { views: options.views } : {}), ...(options.progress ? { progress: options.progress } : {}) },
+      {
+        ...(options.views ? { views: options.views } : {}),
+        ...(options.progress ? { progress: options.progress } : {}),
+        ...(options.decode ? { decode: options.decode } : {}),
+      },
     );
     const kept = predictions.map((p, i) => [p, rows[i]!] as const).filter(([p]) => !p.error);
     const n = kept.length;

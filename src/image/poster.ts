@@ -21,6 +21,7 @@ import sharp, {
 } from 'sharp';
 
 import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { printable } from '../printable.js';
 
 /**
  * A decoded poster: 8-bit sRGB, 3 channels, interleaved HWC, EXIF orientation
@@ -158,13 +159,14 @@ function describeStart(bytes: Buffer): string {
   return `file starts with bytes ${hex}`;
 }
 
-/** Keeps messages on one line even for hostile file names and multi-line libvips errors. */
+/** Multi-line libvips errors as one line. */
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return printable(text.replace(/\s*\n\s*/g, ' ').trim());
 }
 
 function fail(code: PosterscopeError['code'], source: string, reason: string, cause?: unknown): PosterscopeError {
-  return new PosterscopeError(code, `${oneLine(source)}: ${oneLine(reason)}`, {
+  // The name escaped as everywhere else (a hostile name stays one line and recognisable).
+  return new PosterscopeError(code, `${printable(source)}: ${oneLine(reason)}`, {
     subject: source,
     ...(cause === undefined ? {} : { cause }),
   });

@@ -10,7 +10,7 @@ import { type Backbone, type LoadBackboneOptions, loadBackbone } from '../backbo
 import { type CleanSettings, type PosterCleaner, detectorOptions, loadCleaner } from '../clean/clean.js';
 import { EmbeddingCache } from '../embed/cache.js';
 import { type EmbedSummary, type PosterSource, embedPosters } from '../embed/pipeline.js';
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { type ErrorCode, PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews } from '../image/views.js';
 import { defaultCacheDir } from '../models/resolve.js';
@@ -55,7 +55,7 @@ export interface Prediction {
   genres: string[];
   /** Every genre's score, highest first. */
   scores: GenreScore[];
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
 }
 
 export interface GenreModel {

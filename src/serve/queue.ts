@@ -8,6 +8,7 @@
  */
 import type { PosterSource } from '../embed/pipeline.js';
 import { PosterscopeError } from '../errors.js';
+import type { DecodeOptions } from '../image/poster.js';
 import type { GenreModel, Prediction } from '../model/model.js';
 
 export interface QueueOptions {
@@ -19,6 +20,8 @@ export interface QueueOptions {
   maxPending?: number;
   /** Per-request limit, ms. Default 30000. */
   timeoutMs?: number;
+  /** Limits on the uploaded posters (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
+  decode?: DecodeOptions;
 }
 
 interface Job {
@@ -38,6 +41,7 @@ export class PredictionQueue {
   private readonly maxWaitMs: number;
   private readonly maxPending: number;
   private readonly timeoutMs: number;
+  private readonly decode: DecodeOptions | undefined;
   /** Counts for /healthz and the benchmark. */
   readonly stats = { batches: 0, posters: 0, largestBatch: 0 };
 
@@ -49,6 +53,7 @@ export class PredictionQueue {
     this.maxWaitMs = options.maxWaitMs ?? 4;
     this.maxPending = options.maxPending ?? 256;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.decode = options.decode;
   }
 
   get waiting(): number {
@@ -131,7 +136,7 @@ export class PredictionQueue {
     const count = batch.reduce((n, job) => n + job.posters.length, 0);
     try {
       if (inputs.length === 0) return;
-      const predictions = await this.model.predict(inputs, { cache: false, ...(views ? { views: views.split(',') } : {}) });
+      const predictions = await this.model.predict(inputs, { cache: false, ...(views ? { views: views.split(',') } : {}), ...(this.decode ? { decode: this.decode } : {}) });
       this.stats.batches++;
       this.stats.posters += inputs.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, inputs.length);

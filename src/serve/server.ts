@@ -8,23 +8,28 @@
  *   GET  /openapi.json       generated from the route schemas below
  *   GET  /                   the web page (web/), no external resources
  *
- * Errors are `{ "error": { "code", "message" } }` with 400 malformed, 413 too
- * large, 415 not an image (magic bytes, never the name or content type), 422
- * undecodable or over the pixel limit, 503 busy, 504 timed out. The server
- * never fetches URLs on a caller's behalf.
+ * Errors are `{ "error": { "code", "message" } }`, the status from the code's
+ * row in ERROR_CODES: 400 malformed, 413 too large or too many files, 415 not
+ * an image (magic bytes, never the name or content type), 422 undecodable or
+ * over the pixel limit, 503 busy or shutting down, 504 timed out. A request
+ * whose headers and body take longer than `requestTimeoutMs` to arrive gets
+ * Node's bare 408 and its connection closed. Every response carries the usual
+ * security headers (helmet; the page's CSP allows only its own files). The
+ * server never fetches URLs on a caller's behalf.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { PosterscopeError } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, PosterscopeError } from '../errors.js';
 import { looksLikePoster } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import type { GenreModel, Prediction } from '../model/model.js';
+import { VERSION } from '../version.js';
 import { PredictionQueue, type QueueOptions } from './queue.js';
 
-const VERSION = '0.1.0';
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 const WEB_FILES: Record<string, string> = {
   '/': 'index.html',
@@ -43,23 +48,22 @@ export interface ServerOptions extends QueueOptions {
   maxBytes?: number;
   /** Most files in one batch request. Default 64. */
   maxFiles?: number;
+  /**
+   * Time allowed for a request's headers and body to arrive, ms; a slower
+   * client gets 408 and its connection closed. Default 60000.
+   */
+  requestTimeoutMs?: number;
   /** Log requests (pino, as fastify does) to stdout. Default false. */
   logger?: boolean;
 }
 
-const STATUS: Record<string, number> = {
-  INVALID_ARGUMENT: 400,
-  IMAGE_EMPTY: 422,
-  IMAGE_UNSUPPORTED: 415,
-  IMAGE_CORRUPT: 422,
-  IMAGE_TOO_LARGE: 422,
-  SERVER_BUSY: 503,
-  TIMEOUT: 504,
-};
+/** Form fields (non-file parts) accepted in one request; the API reads none. */
+const MAX_FIELDS = 16;
 
+const codeSchema = { type: 'string', enum: Object.keys(ERROR_CODES) } as const;
 const errorSchema = {
   type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
+  properties: { error: { type: 'object', properties: { code: codeSchema, message: { type: 'string' } }, required: ['code', 'message'] } },
 } as const;
 
 const predictionSchema = {
@@ -71,7 +75,7 @@ const predictionSchema = {
       type: 'array',
       items: { type: 'object', properties: { genre: { type: 'string' }, score: { type: 'number' } }, required: ['genre', 'score'] },
     },
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    error: { type: 'object', properties: { code: codeSchema, message: { type: 'string' } } },
   },
   required: ['input', 'genres', 'scores'],
 } as const;
@@ -92,8 +96,36 @@ interface PredictQuery {
   tta?: string;
 }
 
-function fail(code: string, message: string): PosterscopeError {
-  return new PosterscopeError(code as PosterscopeError['code'], message);
+function fail(code: ErrorCode, message: string): PosterscopeError {
+  return new PosterscopeError(code, message);
+}
+
+/**
+ * What the framework, the multipart parser or anything unexpected threw, as
+ * the PosterscopeError the caller is told about. The multipart parser throws
+ * plain errors for syntax it cannot read (no boundary, a cut body, a boundary
+ * over 256 bytes): those are the caller's malformed request, not a server fault.
+ */
+function asRequestError(error: Error & { code?: string; statusCode?: number; validation?: unknown }, limits: { maxBytes: number; maxFiles: number }): PosterscopeError {
+  if (error instanceof PosterscopeError) return error;
+  const firstLine = error.message.split('\n')[0] ?? 'error';
+  if (error.validation) return fail('INVALID_ARGUMENT', firstLine);
+  switch (error.code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return fail('TOO_LARGE', `upload larger than ${limits.maxBytes} bytes`);
+    case 'FST_FILES_LIMIT':
+      return fail('TOO_MANY_FILES', `more than ${limits.maxFiles} files in one request; send them in several`);
+    case 'FST_FIELDS_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return fail('BAD_REQUEST', `more than ${MAX_FIELDS} form fields in one request; send only image files`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return fail('UNSUPPORTED_MEDIA_TYPE', 'send the poster as multipart/form-data field "image" or as a raw image body');
+  }
+  if (error.statusCode === 413) return fail('TOO_LARGE', `upload larger than ${limits.maxBytes} bytes`);
+  if (error.statusCode === 415) return fail('UNSUPPORTED_MEDIA_TYPE', 'send the poster as multipart/form-data field "image" or as a raw image body');
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return fail('BAD_REQUEST', firstLine);
+  return new PosterscopeError('INTERNAL', firstLine, { cause: error });
 }
 
 /**
@@ -104,8 +136,52 @@ function fail(code: string, message: string): PosterscopeError {
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const { model } = options;
   const maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
+  const maxFiles = options.maxFiles ?? 64;
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const queue = new PredictionQueue(model, options);
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: maxBytes, return503OnClosing: true });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: maxBytes,
+    requestTimeout,
+    // Node checks for expired requests on this interval: a tenth of the limit keeps the 408 close to it.
+    http: { connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(requestTimeout / 10))), headersTimeout: requestTimeout },
+    // Shutting down is answered below, as a JSON error like any other.
+    return503OnClosing: false,
+  });
+
+  // Security headers on every response. The page loads only its own script
+  // and stylesheet; previews are blob: URLs of the dropped files.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    // Plain HTTP on loopback by default: whether to pin HTTPS is for the TLS proxy in front to decide.
+    strictTransportSecurity: false,
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw fail('SERVER_BUSY', 'the server is shutting down; retry on another instance');
+  });
+  // Answers sent while shutting down close their connection, so keep-alive clients do not hold the process open.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -115,35 +191,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Bodies are bytes whatever their declared type: the magic bytes decide (415 if not an image).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
-  await app.register(multipart, { limits: { fileSize: maxBytes, files: options.maxFiles ?? 64, fields: 16 } });
+  await app.register(multipart, { limits: { fileSize: maxBytes, files: maxFiles, fields: MAX_FIELDS } });
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, _request, reply) => {
-    let status = 500;
-    let code = 'INTERNAL';
-    let message = error.message.split('\n')[0] ?? 'error';
-    if (error instanceof PosterscopeError) {
-      status = STATUS[error.code] ?? 500;
-      code = error.code;
-    } else if (error.validation) {
-      status = 400;
-      code = 'INVALID_ARGUMENT';
-    } else if (error.code === 'FST_REQ_FILE_TOO_LARGE' || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413) {
-      status = 413;
-      code = 'TOO_LARGE';
-      message = `upload larger than ${maxBytes} bytes`;
-    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || error.statusCode === 415) {
-      status = 415;
-      code = 'UNSUPPORTED_MEDIA_TYPE';
-      message = 'send the poster as multipart/form-data field "image" or as a raw image body';
-    } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      status = error.statusCode;
-      code = 'BAD_REQUEST';
-    }
-    if (status >= 500 && code === 'INTERNAL') app.log.error(error);
-    void reply.status(status).send({ error: { code, message } });
+  const sendError = (reply: FastifyReply, error: PosterscopeError) =>
+    reply.status(ERROR_CODES[error.code].http).send({ error: { code: error.code, message: error.message.split('\n')[0] } });
+  app.setErrorHandler((thrown: Error, _request, reply) => {
+    const error = asRequestError(thrown, { maxBytes, maxFiles });
+    if (error.code === 'INTERNAL') app.log.error(thrown);
+    void sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    void sendError(reply, fail('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
   const viewsOf = (query: PredictQuery): string[] | undefined => {
@@ -164,13 +222,20 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   async function uploads(request: FastifyRequest, single: boolean): Promise<Array<{ source: string; bytes: Buffer }>> {
     if (request.isMultipart()) {
       const files: Array<{ source: string; bytes: Buffer }> = [];
-      for await (const part of request.parts()) {
-        if (part.type !== 'file') continue;
-        if (single && part.fieldname !== 'image') {
-          await part.toBuffer();
-          continue;
+      try {
+        for await (const part of request.parts()) {
+          if (part.type !== 'file') continue;
+          if (single && part.fieldname !== 'image') {
+            await part.toBuffer();
+            continue;
+          }
+          files.push({ source: part.filename || part.fieldname, bytes: await part.toBuffer() });
         }
-        files.push({ source: part.filename || part.fieldname, bytes: await part.toBuffer() });
+      } catch (error) {
+        const { code, statusCode } = error as { code?: string; statusCode?: number };
+        // The parser's own limits have codes (413, 400...); anything else it throws is unreadable syntax.
+        if (error instanceof PosterscopeError || code !== undefined || statusCode !== undefined) throw error;
+        throw fail('BAD_REQUEST', `malformed multipart body: ${(error as Error).message.split('\n')[0]}`);
       }
       return files;
     }

@@ -20,6 +20,7 @@ import { embedPosters } from '../embed/pipeline.js';
 import { type CleanSettings, detectorOptions, loadCleaner } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
 import { type EvaluationReport, evaluate as evaluateScores } from '../eval/metrics.js';
+import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import { type BundleManifest, type SplitRecord, TensorWriter, saveBundle } from '../model/bundle.js';
 import { type TuneOptions, applyPolicy, tuneThresholds } from '../model/thresholds.js';
@@ -73,6 +74,8 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   /** An explicit path to the text detector's ONNX file (checksum still verified). */
   detectorPath?: string;
   progress?: Progress;
+  /** Limits on the poster files (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
+  decode?: DecodeOptions;
   /** Human-readable progress lines (the data set report, epochs, results). */
   log?: (line: string) => void;
 }
@@ -144,6 +147,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         keepVectors: true,
         progress,
         ...(cleaner ? { clean: cleaner } : {}),
+        ...(options.decode ? { decode: options.decode } : {}),
         onPoster: (result) => {
           if (result.error) {
             unreadable.push(result.error.message);

@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { type GenreModel, loadModel } from '../../src/model/model.js';
 import { createServer, type ServerOptions } from '../../src/serve/server.js';
 import { type TempDir, craftedHugePng, makeTempDir } from '../helpers/images.js';
+import { ROOT } from '../helpers/cli.js';
 import { MODELS, UNLABELED, skipWithoutShared } from '../helpers/shared.js';
 
 let dir: TempDir;
@@ -91,6 +93,101 @@ test('error statuses: 400 malformed, 413 too large, 415 not an image, 422 undeco
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
 });
 
+/** A multipart body written by hand, for the malformed ones no client library sends. */
+function rawMultipart(body: string, boundary: string | undefined): RequestInit {
+  return { method: 'POST', body, headers: { 'content-type': `multipart/form-data${boundary === undefined ? '' : `; boundary=${boundary}`}` } };
+}
+
+const field = (boundary: string, name: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\nvalue\r\n`;
+
+test('malformed multipart is 400 BAD_REQUEST with a JSON error, never 500', { skip }, async () => {
+  const { url } = await start();
+  const longBoundary = 'b'.repeat(5000);
+  const cases: Array<[string, RequestInit, RegExp]> = [
+    ['no boundary', rawMultipart('--x\r\n', undefined), /^malformed multipart body: .*[Bb]oundary/],
+    [
+      'truncated body',
+      rawMultipart(`--zz\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${poster.subarray(0, 2000).toString('latin1')}`, 'zz'),
+      /^malformed multipart body: /,
+    ],
+    ['5 KB boundary', rawMultipart(`${field(longBoundary, 'a')}--${longBoundary}--\r\n`, longBoundary), /^malformed multipart body: /],
+    ['200 fields', rawMultipart(`${Array.from({ length: 200 }, (_, i) => field('zz', `f${i}`)).join('')}--zz--\r\n`, 'zz'), /^more than 16 form fields in one request/],
+  ];
+  for (const path of ['/v1/predict', '/v1/predict/batch']) {
+    for (const [name, init, message] of cases) {
+      const response = await fetch(`${url}${path}`, init);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(response.status, 400, `${path} ${name}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.code, 'BAD_REQUEST', `${path} ${name}`);
+      assert.match(body.error.message, message, `${path} ${name}`);
+    }
+  }
+  assert.equal((await fetch(`${url}/healthz`)).status, 200);
+});
+
+test('a batch over the file limit is 413 TOO_MANY_FILES saying which limit was hit', { skip }, async () => {
+  const { url } = await start();
+  const files = Array.from({ length: 65 }, (_, i): [string, Buffer, string] => ['images', poster.subarray(0, 100), `p${i}.jpg`]);
+  const response = await fetch(`${url}/v1/predict/batch`, { method: 'POST', body: form(files) });
+  assert.equal(response.status, 413);
+  assert.deepEqual(await response.json(), { error: { code: 'TOO_MANY_FILES', message: 'more than 64 files in one request; send them in several' } });
+  const { url: small } = await start({ maxFiles: 2 });
+  const three = await fetch(`${small}/v1/predict/batch`, { method: 'POST', body: form(files.slice(0, 3)) });
+  assert.equal(((await three.json()) as { error: { message: string } }).error.message, 'more than 2 files in one request; send them in several');
+});
+
+test('a huge value is cut in the error message, not echoed whole', { skip }, async () => {
+  const { url } = await start();
+  const response = await fetch(`${url}/v1/predict?tta=${'x'.repeat(8000)}`, { method: 'POST', body: form([['image', poster, 'p.jpg']]) });
+  assert.equal(response.status, 400);
+  const { error } = (await response.json()) as { error: { code: string; message: string } };
+  assert.equal(error.code, 'INVALID_ARGUMENT');
+  assert.ok(error.message.length < 300, `${error.message.length} characters`);
+  assert.match(error.message, /but received string "x{80}…" \(8000 characters\)$/);
+});
+
+test('every response carries security headers; the page\'s CSP allows only its own files', { skip }, async () => {
+  const { url } = await start();
+  const responses = [
+    await fetch(`${url}/`),
+    await fetch(`${url}/app.js`),
+    await fetch(`${url}/v1/model`),
+    await fetch(`${url}/v1/predict`, { method: 'POST' }),
+    await fetch(`${url}/nowhere`),
+  ];
+  for (const response of responses) {
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff', response.url);
+    assert.equal(response.headers.get('x-frame-options'), 'SAMEORIGIN', response.url);
+    assert.equal(response.headers.get('referrer-policy'), 'no-referrer', response.url);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    for (const directive of ["default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"]) assert.ok(csp.includes(directive), `${response.url}: ${csp}`);
+    assert.ok(!csp.includes('upgrade-insecure-requests'), 'the page is served over plain HTTP on loopback');
+  }
+});
+
+test('a request body that trickles in is cut off with 408 after requestTimeoutMs', { skip }, async () => {
+  const { app } = await start({ requestTimeoutMs: 400 });
+  const { port } = app.server.address() as { port: number };
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    // Only a guard against hanging forever: without a request timeout the server never answers.
+    const guard = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no answer: the slow request was never timed out'));
+    }, 20_000);
+    socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+    socket.on('close', () => {
+      clearTimeout(guard);
+      resolve(received);
+    });
+    socket.on('error', () => undefined);
+    socket.write('POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n');
+    socket.write(poster.subarray(0, 10));
+  });
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+});
+
 test('POST /v1/predict/batch: one result per file in order, failures per item', { skip }, async () => {
   const { url } = await start();
   const other = await readFile(join(UNLABELED, 'tt0206113.jpg'));
@@ -142,6 +239,8 @@ test('shutdown while busy finishes the requests in flight', { skip }, async () =
   await app.close();
   const responses = await Promise.all(inFlight);
   assert.deepEqual(responses.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+  // Answers sent while closing close their connection: a keep-alive client cannot hold the process open.
+  assert.deepEqual(responses.map((r) => r.headers.get('connection')), Array(6).fill('close'));
   await assert.rejects(fetch(`${url}/healthz`));
 });
 
@@ -151,8 +250,12 @@ test('GET /v1/model, /healthz, /openapi.json (generated from the routes) and the
   assert.equal(info.genres.length, 25);
   assert.equal(info.backbone.id, 'mobilenetv2');
   assert.ok(info.thresholds.global > 0 && info.metrics.test.microF1 > 0.5 && info.version);
-  const spec = (await (await fetch(`${url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  const spec = (await (await fetch(`${url}/openapi.json`)).json()) as { openapi: string; info: { version: string }; paths: Record<string, unknown> };
   assert.match(spec.openapi, /^3\./);
+  // One version everywhere: package.json's.
+  const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(info.version, version);
+  assert.equal(spec.info.version, version);
   for (const path of ['/v1/predict', '/v1/predict/batch', '/v1/model', '/healthz']) assert.ok(path in spec.paths, path);
   const page = await fetch(`${url}/`);
   assert.equal(page.status, 200);

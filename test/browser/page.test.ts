@@ -35,6 +35,7 @@ let page: Page;
 let origin: string;
 const requests: string[] = [];
 const pageErrors: string[] = [];
+const cspViolations: string[] = [];
 
 const card = (name: string) => page.locator(`.result[data-input="${name}"]`);
 const predictRequests = () => requests.filter((url) => new URL(url).pathname.startsWith('/v1/predict')).length;
@@ -56,6 +57,9 @@ before(async () => {
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   page.on('request', (request) => requests.push(request.url()));
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
   // Intercept file choosers from the start: turning interception on inside
   // waitForEvent races a keypress sent right after it.
   page.on('filechooser', () => {});
@@ -176,4 +180,7 @@ test('the page asks nothing of any host but its server, and fits a phone', { ski
   const elsewhere = requests.filter((url) => !url.startsWith('blob:') && !url.startsWith('data:') && new URL(url).hostname !== '127.0.0.1');
   assert.deepEqual(elsewhere, []);
   assert.deepEqual(pageErrors, []);
+  // The server's CSP lets the page do all of the above: nothing it needed was refused.
+  assert.deepEqual(cspViolations, []);
+  assert.match((await page.request.get(`${origin}/`)).headers()['content-security-policy'] ?? '', /script-src 'self'/);
 });

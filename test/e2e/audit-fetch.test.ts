@@ -77,15 +77,39 @@ describe('posterscope audit', () => {
       /^posterscope: Expected one of the columns imdb_id, genre \(or an index 0-1\) for idColumn but received string "nope"\n$/,
     );
     const failOn = await runCli(['audit', '--data', data, '--images', images, '--fail-on', 'missing,bogus']);
-    oneLine(failOn, /for --fail-on but received "bogus"/);
+    oneLine(failOn, /for --fail-on but received string "bogus"/);
     assert.equal(
       failOn.stderr,
-      'posterscope: Expected a comma list of malformed, unreadable, missing, unlabelled, duplicates, conflicts, near-duplicates, leakage, tiny, rare for --fail-on but received "bogus"\n',
+      'posterscope: Expected a comma list of malformed, unreadable, missing, unlabelled, duplicates, conflicts, near-duplicates, leakage, tiny, rare for --fail-on but received string "bogus"\n',
+    );
+    oneLine(
+      await runCli(['audit', '--data', data, '--images', images, '--fail-on', 'leakge']),
+      /for --fail-on but received string "leakge"; did you mean "leakage"\?\n$/,
     );
     oneLine(await runCli(['audit', '--data', data, '--images', images, '--near-distance', '65']), /Expected integer between 0 and 64 for --near-distance/);
     const missing = await runCli(['audit', '--data', dir.file('nope.csv'), '--images', images]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^posterscope: .*nope\.csv: no such file\n$/);
+  });
+
+  it('file names with newlines and terminal escapes are printed escaped, one line each', async () => {
+    const odd = dir.file('odd');
+    await mkdir(odd);
+    await scene(1).jpeg().toFile(dir.file('odd/a.jpg'));
+    await dir.write('odd/evil\n\u001b[31mname.jpg', 'not a poster');
+    const labels = await dir.write('odd.csv', 'id,genre\na,Drama\n');
+    const result = await runCli(['audit', '--data', labels, '--images', odd, '--quiet']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(!result.stdout.includes('\u001b'), 'no raw escape character');
+    assert.ok(result.stdout.includes(`      ${odd}/evil\\n\\x1b[31mname.jpg: not an image`), result.stdout);
+    assert.ok(result.stdout.split('\n').every((line) => !line.startsWith('[31m')), 'no line broken by the file name');
+  });
+
+  it('--max-pixels is applied to every poster decoded', async () => {
+    const result = await runCli(['audit', '--data', data, '--images', images, '--max-pixels', '100', '--json', '--quiet']);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.checked, 0, 'no poster is under 100 pixels');
+    assert.ok(report.unreadable.some((u: { code: string; reason: string }) => u.code === 'IMAGE_TOO_LARGE' && /--max-pixels/.test(u.reason)), JSON.stringify(report.unreadable));
   });
 });
 

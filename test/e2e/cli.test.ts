@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { getBackboneSpec } from '../../src/backbone/registry.js';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 import { type TempDir, makeTempDir, noise, painted } from '../helpers/images.js';
 import { tinyBackbone } from '../helpers/onnx-models.js';
 
@@ -40,11 +41,43 @@ test('a mistyped command gets one line with "did you mean" and exit 2', async ()
   assert.match(result.stderr, /^posterscope: unknown command "embdd"\. Did you mean "embed"\? Commands: predict, train, evaluate, serve, embed, backbones\b/);
 });
 
-test('an unknown option is one line naming it, exit 2', async () => {
+test('an unknown option is one line naming it, exit 2; a mistyped one gets "did you mean"', async () => {
   const result = await runCli(['embed', '--bogus', 'x.jpg']);
   assert.equal(result.code, 2);
-  assert.equal(result.stderr.trim().split('\n').length, 1);
-  assert.match(result.stderr, /Unknown option '--bogus'.*posterscope embed --help/);
+  assert.equal(result.stderr, "posterscope: Unknown option '--bogus'. See `posterscope embed --help`\n");
+  const typo = await runCli(['embed', '--batchsize', '4', 'x.jpg']);
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stderr, "posterscope: Unknown option '--batchsize'. Did you mean \"--batch-size\"? See `posterscope embed --help`\n");
+});
+
+test('--version prints package.json\'s version', async () => {
+  const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const result = await runCli(['--version']);
+  assert.equal(result.code, 0);
+  assert.equal(result.stdout, `${version}\n`);
+});
+
+test('every command that decodes posters has --max-pixels and --max-bytes', async () => {
+  for (const command of ['predict', 'embed', 'serve', 'train', 'evaluate', 'clean', 'audit']) {
+    const help = await runCli([command, '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--max-pixels N +Refuse posters with more pixels than this .*\(default: 50000000\)/, command);
+    assert.match(help.stdout, /--max-bytes N +Refuse poster files larger than this many bytes \(default: 52428800\)/, command);
+  }
+});
+
+test('a value of a poster limit is checked like any other: one line, exit 2', async () => {
+  const result = await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--max-pixels', '0'], { env });
+  assert.equal(result.code, 2);
+  assert.equal(result.stderr, `posterscope: Expected integer between 1 and ${Number.MAX_SAFE_INTEGER} for --max-pixels but received number 0\n`);
+});
+
+test('an error line about a file with a newline in its name stays one line', async () => {
+  const result = await runCli(['embed', dir.file('posters'), dir.file('no\nsuch.jpg'), '--backbone', rowFile, '--json', '--quiet'], { env });
+  assert.equal(result.code, 1);
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /^error: .*no\\nsuch\.jpg: /);
 });
 
 test('embed --help teaches: usage, views, options with defaults, examples', async () => {
@@ -93,11 +126,26 @@ test('offline with the model nowhere: one line listing every place looked, exit 
   assert.match(lines[0]!, /offline/);
 });
 
+test('POSTERSCOPE_OFFLINE=yes keeps the CLI offline, as it does the library', async () => {
+  const result = await runCli(['embed', dir.file('posters'), '--backbone', 'mobilenetv2', '--quiet'], {
+    env: { POSTERSCOPE_CACHE: dir.file('empty-cache'), POSTERSCOPE_MIRROR: dir.file('no-mirror'), POSTERSCOPE_OFFLINE: 'yes' },
+  });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /download skipped \(offline\)\n$/);
+  assert.doesNotMatch(result.stderr, /https?:/);
+});
+
 test('a backbone row file that is not valid is one line, exit 2', async () => {
   const broken = await dir.write('broken.json', JSON.stringify({ id: 'x', file: { fileName: 'x.onnx', urls: [] } }));
   const result = await runCli(['embed', dir.file('posters'), '--backbone', broken], { env });
   assert.equal(result.code, 2);
   assert.match(result.stderr, /broken\.json: backbone row/);
+  const unknown = await runCli(['embed', dir.file('posters'), '--backbone', 'mobilenet'], { env });
+  assert.equal(unknown.code, 2);
+  assert.equal(
+    unknown.stderr,
+    'posterscope: Expected one of mobilenetv2, resnet50, clip-vit-b32 for backbone but received string "mobilenet"; did you mean "mobilenetv2"?\n',
+  );
   const bogusView = await runCli(['embed', dir.file('posters'), '--backbone', rowFile, '--views', 'flip'], { env });
   assert.equal(bogusView.code, 2);
   assert.match(bogusView.stderr, /for view but received string "flip"/);

@@ -3,7 +3,7 @@
  * and a tiny generated backbone.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { getBackboneSpec } from '../../src/backbone/registry.js';
 import { runCli } from '../helpers/cli.js';
@@ -50,8 +50,9 @@ test('train reports the data set, the split and epochs, and writes a bundle that
 test('evaluate reuses the bundle\'s test split and prints the table beside the baselines', async () => {
   const result = await runCli(['evaluate', '--model', model, '--json', '-'], { env });
   assert.equal(result.code, 0, result.stderr);
-  const jsonStart = result.stdout.indexOf('{');
-  const report = JSON.parse(result.stdout.slice(jsonStart));
+  // With `--json -`, stdout is the JSON alone: a script parses it as it is.
+  const report = JSON.parse(result.stdout);
+  assert.match(result.stderr, /on .* \(test: \d+ posters/);
   for (const key of ['microF1', 'macroF1', 'precision', 'recall', 'f05', 'exactMatch', 'mAP', 'perGenre', 'thresholds', 'baselines']) {
     assert.ok(key in report, key);
   }
@@ -102,17 +103,48 @@ test('predict formats: jsonl, csv with every genre, table; --output, --top-k, --
   assert.match(table.stdout, /^poster\s+genres\s+top scores/);
 });
 
+test('the predict table and error lines escape control characters in file names', async () => {
+  const odd = dir.file('evil\n\u001b[31mred.jpg');
+  await copyFile(set.rows[0]!.path, odd);
+  const missing = dir.file('gone\rname.jpg');
+  const result = await runCli(['predict', odd, missing, '--model', model, '--format', 'table', '--quiet'], { env });
+  assert.equal(result.code, 1);
+  const lines = result.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 3, result.stdout);
+  assert.ok(lines[1]!.startsWith(`${dir.path}/evil\\n\\x1b[31mred.jpg  `), lines[1]);
+  assert.ok(lines[2]!.startsWith(`${dir.path}/gone\\rname.jpg  `), lines[2]);
+  assert.ok(!/[\u0000-\u0009\u000b-\u001f]/.test(result.stdout + result.stderr), 'no raw control character but line ends');
+  assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+  assert.match(result.stderr, /^error: .*gone\\rname\.jpg/);
+});
+
+test('--max-pixels and --max-bytes reach the decoder; the limit error names the option to raise', async () => {
+  // --no-cache: a poster already in the embedding cache is not decoded again.
+  const poster = set.rows[0]!.path;
+  const small = await runCli(['predict', poster, '--model', model, '--no-cache', '--max-pixels', '100'], { env });
+  assert.equal(small.code, 1);
+  assert.equal(JSON.parse(small.stdout)[0].error.code, 'IMAGE_TOO_LARGE');
+  assert.match(small.stderr, /exceeds the limit of 100 \(set maxPixels \/ --max-pixels to allow it\)/);
+  const bytes = await runCli(['predict', poster, '--model', model, '--no-cache', '--max-bytes', '10'], { env });
+  assert.equal(bytes.code, 1);
+  assert.match(bytes.stderr, /exceeds the limit of 10 bytes \(set maxBytes \/ --max-bytes to allow it\)/);
+  assert.equal((await runCli(['predict', poster, '--model', model, '--no-cache', '--max-pixels', '100000000'], { env })).code, 0);
+  assert.equal((await runCli(['predict', poster, '--model', model, '--max-pixels', 'lots'], { env })).code, 2);
+});
+
 test('bad input for every model command is one clear line with the right exit code', async () => {
   const notBundle = dir.file('data');
   const cases: Array<[string[], number, RegExp]> = [
     [['predict', set.rows[0]!.path, '--model', notBundle], 1, /no model bundle here \(no manifest\.json\)/],
-    [['predict', set.rows[0]!.path, '--model', model, '--format', 'xml'], 2, /Expected one of json, jsonl, csv, table for --format but received "xml"/],
-    [['predict', set.rows[0]!.path, '--model', model, '--threshold', '2'], 2, /Expected number between 0 and 1 for --threshold but received "2"/],
+    [['predict', set.rows[0]!.path, '--model', model, '--format', 'xml'], 2, /Expected one of json, jsonl, csv, table for --format but received string "xml"$/],
+    [['predict', set.rows[0]!.path, '--model', model, '--threshold', '2'], 2, /Expected number between 0 and 1 for --threshold but received number 2$/],
     [['predict', '--model', model], 2, /give poster files/],
+    [['predict', set.rows[0]!.path, '--model', model, '--format', 'jsn'], 2, /for --format but received string "jsn"; did you mean "json"\?$/],
+    [['train', '--data', set.csv, '--images', set.images, '--output', dir.file('m5'), '--head', 'mpl'], 2, /^posterscope: Expected one of linear, mlp for --head but received string "mpl"; did you mean "mlp"\?$/],
     [['train', '--data', set.csv, '--images', set.images], 2, /train needs --data FILE, --images DIR and --output DIR/],
     [['train', '--data', set.csv, '--images', set.images, '--output', dir.file('m2'), '--genres', 'Action,Western', '--backbone', rowFile], 2, /for genres but received string "Western"/],
     [['train', '--data', dir.file('nope.csv'), '--images', set.images, '--output', dir.file('m3'), '--backbone', rowFile], 1, /nope\.csv/],
-    [['evaluate', '--model', model, '--split', 'dev'], 2, /Expected one of test, validation, all for --split but received "dev"/],
+    [['evaluate', '--model', model, '--split', 'dev'], 2, /Expected one of test, validation, all for --split but received string "dev"$/],
   ];
   const noColumns = await dir.write('no-genres.csv', 'Id,Title\ntt1,Alien\ntt2,Heat\n');
   cases.push([['train', '--data', noColumns, '--images', set.images, '--output', dir.file('m4'), '--backbone', rowFile], 1, /cannot find the genres/]);
@@ -122,7 +154,7 @@ test('bad input for every model command is one clear line with the right exit co
   for (const [args, code, message] of cases) {
     const result = await runCli(args, { env });
     assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
-    assert.match(result.stderr, message, args.join(' '));
+    assert.match(result.stderr.trimEnd(), message, args.join(' '));
     assert.equal(result.stderr.trim().split('\n').length, 1, `${args.join(' ')} printed: ${result.stderr}`);
   }
 });

@@ -1,13 +1,15 @@
 import { AUDIT_CONDITIONS, type AuditCondition, auditDataset, failedConditions, formatAudit } from '../../data/audit.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
-import { datasetOptions, datasetOptionsOf, integerOption, listOption, progressOf, progressOptions, stringOption } from '../shared-options.js';
+import { closestMatch, invalidParameterError } from '../../errors.js';
+import { type CommandDefinition, EXIT, usageError } from '../command.js';
+import { datasetOptions, datasetOptionsOf, decodeOptions, decodeOptionsOf, integerOption, listOption, progressOf, progressOptions, stringOption } from '../shared-options.js';
 
 function failOnOf(text: string | undefined): AuditCondition[] {
   if (text === undefined) return [];
   const names = text.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = names.find((n) => !(AUDIT_CONDITIONS as readonly string[]).includes(n));
   if (bad !== undefined || names.length === 0) {
-    throw new UsageError(`Expected a comma list of ${AUDIT_CONDITIONS.join(', ')} for --fail-on but received "${bad ?? text}"`);
+    const value = bad ?? text;
+    throw invalidParameterError('--fail-on', `a comma list of ${AUDIT_CONDITIONS.join(', ')}`, value, closestMatch(value, AUDIT_CONDITIONS));
   }
   return names as AuditCondition[];
 }
@@ -33,6 +35,7 @@ const command: CommandDefinition = {
     concurrency: { type: 'string', valueName: 'N', description: 'Posters decoded at once', defaultText: '4' },
     'fail-on': { type: 'string', valueName: 'LIST', description: 'Exit 1 when any of these conditions has a finding (comma list)' },
     json: { type: 'boolean', description: 'Print the full report as JSON on stdout' },
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -43,7 +46,7 @@ const command: CommandDefinition = {
   async run(context) {
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
-    if (!data || images.length === 0) throw new UsageError('audit needs --data FILE and --images DIR (see `posterscope audit --help`)');
+    if (!data || images.length === 0) throw usageError('audit needs --data FILE and --images DIR (see `posterscope audit --help`)');
     const failOn = failOnOf(stringOption(context, 'fail-on'));
     const splits = stringOption(context, 'splits');
     const report = await auditDataset({
@@ -55,6 +58,7 @@ const command: CommandDefinition = {
       minSide: integerOption(context, 'min-side', 64, 0, 1_000_000),
       rare: integerOption(context, 'rare', 10, 0, 1_000_000_000),
       concurrency: integerOption(context, 'concurrency', 4, 1, 256),
+      decode: decodeOptionsOf(context),
       progress: progressOf(context),
     });
     const failed = failedConditions(report, failOn);

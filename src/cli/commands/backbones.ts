@@ -1,6 +1,7 @@
 import { BACKBONES } from '../../backbone/registry.js';
+import { checkOneOf } from '../../errors.js';
 import { resolveModelFile } from '../../models/resolve.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT } from '../command.js';
 import { backboneLoadOptions, backboneOptions, progressOf, progressOptions } from '../shared-options.js';
 
 const command: CommandDefinition = {
@@ -16,9 +17,7 @@ const command: CommandDefinition = {
   examples: ['posterscope backbones', 'posterscope backbones --fetch mobilenetv2', 'posterscope backbones --mirror /media/models --json'],
   async run(context) {
     const fetchId = typeof context.values.fetch === 'string' ? context.values.fetch : undefined;
-    if (fetchId !== undefined && !BACKBONES.some((b) => b.id === fetchId)) {
-      throw new UsageError(`Expected one of ${BACKBONES.map((b) => b.id).join(', ')} for --fetch but received "${fetchId}"`);
-    }
+    if (fetchId !== undefined) checkOneOf('--fetch', BACKBONES.map((b) => b.id), fetchId);
     const progress = progressOf(context);
     const rows = [];
     for (const spec of BACKBONES) {

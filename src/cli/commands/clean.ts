@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { BOXES_FILE, cleanPosterFiles } from '../../clean/clean-files.js';
 import { detectorOptions, loadCleaner } from '../../clean/clean.js';
 import { collectImageFiles } from '../../data/files.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -12,6 +12,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const { backbone: _backbone, 'backbone-file': _backboneFile, ...fileOptions } = backboneOptions;
@@ -42,6 +44,7 @@ const command: CommandDefinition = {
     ...cleanOptions,
     json: { type: 'boolean', description: 'Print the summary as JSON on stdout' },
     ...fileOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -52,12 +55,12 @@ const command: CommandDefinition = {
   async run(context) {
     const out = stringOption(context, 'out');
     if (context.positionals.length === 0 || !out) {
-      throw new UsageError('clean needs poster files, folders or globs and --out DIR (see `posterscope clean --help`)');
+      throw usageError('clean needs poster files, folders or globs and --out DIR (see `posterscope clean --help`)');
     }
     const quality = integerOption(context, 'quality', 95, 1, 100);
     const settings = cleanSettingsOf(context);
     const { files, missing } = await collectImageFiles(context.positionals);
-    for (const m of missing) context.stderr.write(`error: ${m.input}: ${m.reason}\n`);
+    for (const m of missing) reportError(context, `${m.input}: ${m.reason}`);
     const progress = progressOf(context);
     const cleaner = await loadCleaner(settings, detectorOptions(backboneLoadOptions(context, progress), stringOption(context, 'detector-file')));
     let summary;
@@ -68,9 +71,10 @@ const command: CommandDefinition = {
         out,
         quality,
         progress,
+        decode: decodeOptionsOf(context),
         ...(preview ? { preview } : {}),
         ...(context.values.force === true ? { force: true } : {}),
-        onError: (error) => context.stderr.write(`error: ${error.message}\n`),
+        onError: (error) => reportError(context, error.message),
       });
     } finally {
       await cleaner.release();

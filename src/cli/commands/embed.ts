@@ -4,8 +4,9 @@ import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
 import { EmbeddingCache } from '../../embed/cache.js';
 import { embedPosters } from '../../embed/pipeline.js';
+import { invalidParameterError } from '../../errors.js';
 import { parseViews, VIEW_SETS, viewName } from '../../image/views.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -17,6 +18,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const command: CommandDefinition = {
@@ -40,6 +43,7 @@ const command: CommandDefinition = {
     prefetch: { type: 'string', valueName: 'N', description: 'Posters decoded ahead of inference', defaultText: '8' },
     json: { type: 'boolean', description: 'Print the summary as JSON on stdout' },
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -59,7 +63,7 @@ const command: CommandDefinition = {
       problems.push(...found.lines);
       unusable = found.rows;
     } else {
-      if (context.positionals.length === 0) throw new UsageError('give poster files, folders or globs, or --data FILE --images DIR');
+      if (context.positionals.length === 0) throw usageError('give poster files, folders or globs, or --data FILE --images DIR');
       const collected = await collectImageFiles(context.positionals);
       files = collected.files;
       for (const m of collected.missing) problems.push(`${m.input}: ${m.reason}`);
@@ -88,6 +92,7 @@ const command: CommandDefinition = {
         batchSize: integerOption(context, 'batch-size', 16, 1, 1024),
         prefetch: integerOption(context, 'prefetch', 8, 1, 256),
         progress,
+        decode: decodeOptionsOf(context),
         onPoster: (result) => {
           if (result.error) failures.push(result.error.message);
         },
@@ -97,7 +102,7 @@ const command: CommandDefinition = {
       cache.close();
       await backbone.release();
     }
-    for (const line of [...problems, ...failures]) context.stderr.write(`error: ${line}\n`);
+    for (const line of [...problems, ...failures]) reportError(context, line);
     const report = {
       backbone: backbone.fingerprint,
       views: views.map(viewName),

@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
+import { checkOneOf } from '../../errors.js';
+import { printable } from '../../printable.js';
 import { evaluate } from '../../eval/evaluate-model.js';
 import { formatReport } from '../../eval/metrics.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -11,6 +13,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const SPLITS = ['test', 'validation', 'all'] as const;
@@ -31,19 +35,18 @@ const command: CommandDefinition = {
     ...datasetOptions,
     split: { type: 'string', valueName: 'SPLIT', description: `Rows to score: ${SPLITS.join(', ')}`, defaultText: 'test for the bundle\'s own data, else all' },
     tta: { type: 'string', valueName: 'VIEWS', description: 'Views averaged per poster', defaultText: 'the bundle\'s' },
-    json: { type: 'string', valueName: 'FILE', description: 'Also write the full report as JSON to FILE (- for stdout)' },
+    json: { type: 'string', valueName: 'FILE', description: 'Also write the full report as JSON to FILE; with -, print only the JSON on stdout (the table is left out)' },
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: ['posterscope evaluate --model my-model', 'posterscope evaluate --model my-model --data other.csv --images other/ --json report.json'],
   async run(context) {
-    const split = stringOption(context, 'split');
-    if (split !== undefined && !SPLITS.includes(split as (typeof SPLITS)[number])) {
-      throw new UsageError(`Expected one of ${SPLITS.join(', ')} for --split but received "${split}"`);
-    }
+    const splitText = stringOption(context, 'split');
+    const split = splitText === undefined ? undefined : checkOneOf('--split', SPLITS, splitText);
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
-    if (data && images.length === 0) throw new UsageError('--data needs --images DIR (the folder holding the posters)');
+    if (data && images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
     const tta = stringOption(context, 'tta');
     const progress = progressOf(context);
     const report = await evaluate({
@@ -51,15 +54,19 @@ const command: CommandDefinition = {
       ...datasetOptionsOf(context),
       ...(stringOption(context, 'model') ? { model: stringOption(context, 'model')! } : {}),
       ...(data ? { data, images } : {}),
-      ...(split ? { split: split as (typeof SPLITS)[number] } : {}),
+      ...(split ? { split } : {}),
       ...(tta ? { views: tta.split(',') } : {}),
       progress,
+      decode: decodeOptionsOf(context),
     });
     const json = stringOption(context, 'json');
-    context.stdout.write(`${report.model} on ${report.data} (${report.split}: ${report.rows} posters${report.skipped ? `, ${report.skipped} unreadable skipped` : ''})\n`);
-    if (json === '-') context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else {
-      context.stdout.write(formatReport(report));
+    const heading = `${report.model} on ${report.data} (${report.split}: ${report.rows} posters${report.skipped ? `, ${report.skipped} unreadable skipped` : ''})\n`;
+    if (json === '-') {
+      // stdout holds the JSON alone, so a script can parse it; the heading is for the human on stderr.
+      context.stderr.write(`${printable(heading.trimEnd())}\n`);
+      context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      context.stdout.write(heading + formatReport(report));
       if (json) await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
     }
     return EXIT.ok;

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fetchPosters, writeFetchFailures } from '../../data/fetch.js';
-import { excerpt } from '../../errors.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { excerpt, invalidParameterError } from '../../errors.js';
+import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import { columnOption, integerOption, progressOf, progressOptions, stringOption } from '../shared-options.js';
 
 const SHOWN_FAILURES = 10;
@@ -38,10 +38,10 @@ const command: CommandDefinition = {
     const data = stringOption(context, 'data');
     const urlColumn = columnOption(context, 'url-column');
     const out = stringOption(context, 'out');
-    if (!data || urlColumn === undefined || urlColumn === '' || !out) throw new UsageError('fetch needs --data FILE, --url-column COL and --out DIR (see `posterscope fetch --help`)');
+    if (!data || urlColumn === undefined || urlColumn === '' || !out) throw usageError('fetch needs --data FILE, --url-column COL and --out DIR (see `posterscope fetch --help`)');
     const idColumn = columnOption(context, 'id-column');
     const reportPath = stringOption(context, 'report') ?? join(out, 'fetch-failures.csv');
-    if (!/\.(csv|json)$/i.test(reportPath)) throw new UsageError(`Expected a .csv or .json file for --report but received "${reportPath}"`);
+    if (!/\.(csv|json)$/i.test(reportPath)) throw invalidParameterError('--report', 'a .csv or .json file', reportPath);
     const report = await fetchPosters({
       data,
       urlColumn,
@@ -54,8 +54,8 @@ const command: CommandDefinition = {
     });
     // Written even when empty, so a stale report never outlives a clean run.
     await writeFetchFailures(reportPath, report.failures);
-    for (const f of report.failures.slice(0, SHOWN_FAILURES)) context.stderr.write(`error: line ${f.line} (${excerpt(f.id)}): ${excerpt(f.url, 200)}: ${f.reason}\n`);
-    if (report.failed > SHOWN_FAILURES) context.stderr.write(`error: … and ${report.failed - SHOWN_FAILURES} more in ${reportPath}\n`);
+    for (const f of report.failures.slice(0, SHOWN_FAILURES)) reportError(context, `line ${f.line} (${excerpt(f.id)}): ${excerpt(f.url, 200)}: ${f.reason}`);
+    if (report.failed > SHOWN_FAILURES) reportError(context, `… and ${report.failed - SHOWN_FAILURES} more in ${reportPath}`);
     const { failures: _failures, ...summary } = report;
     if (context.values.json === true) context.stdout.write(`${JSON.stringify({ ...summary, report: reportPath }, null, 2)}\n`);
     else {

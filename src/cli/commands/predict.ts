@@ -2,10 +2,11 @@ import { createWriteStream } from 'node:fs';
 import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
 import { toCsv } from '../../data/table.js';
-import { excerpt } from '../../errors.js';
+import { PosterscopeError, checkOneOf, excerpt } from '../../errors.js';
+import { printable } from '../../printable.js';
 import { VIEW_SETS } from '../../image/views.js';
 import { type Prediction, loadModel } from '../../model/model.js';
-import { type CommandContext, type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandContext, type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -18,6 +19,8 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
 const FORMATS = ['json', 'jsonl', 'csv', 'table'] as const;
@@ -47,7 +50,8 @@ function render(predictions: Prediction[], format: Format, verbose: boolean, gen
     case 'table': {
       const rows = predictions.map((p) => {
         const scores = view(p, verbose).scores.map((s) => `${s.genre} ${s.score.toFixed(2)}`).join(', ');
-        return [p.input, p.error ? 'ERROR' : p.genres.join(', ') || '(none)', p.error ? p.error.message : scores];
+        // Escaped before padding, so a control character in a file name neither breaks the row nor skews the columns.
+        return [p.input, p.error ? 'ERROR' : p.genres.join(', ') || '(none)', p.error ? p.error.message : scores].map(printable);
       });
       const header = ['poster', 'genres', verbose ? 'all scores' : 'top scores'];
       const widths = [0, 1].map((c) => Math.min(60, Math.max(header[c]!.length, ...rows.map((r) => r[c]!.length))));
@@ -82,10 +86,11 @@ const command: CommandDefinition = {
     format: { type: 'string', short: 'f', valueName: 'FORMAT', description: `Output format: ${FORMATS.join(', ')}`, defaultText: 'table on a terminal, json otherwise' },
     output: { type: 'string', short: 'o', valueName: 'FILE', description: 'Write the results to FILE instead of stdout' },
     verbose: { type: 'boolean', short: 'v', description: 'Every genre\'s score' },
-    'no-cache': { type: 'boolean', description: 'Do not store poster embeddings in the cache' },
+    'no-cache': { type: 'boolean', description: 'Neither read nor store poster embeddings in the cache (every poster is decoded and embedded)' },
     clean: { type: 'boolean', description: 'Remove text from posters first (automatic when the model was trained with --clean)' },
     ...cleanOptions,
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -97,13 +102,10 @@ const command: CommandDefinition = {
   ],
   async run(context: CommandContext) {
     const list = posterListOf(context);
-    if (context.positionals.length === 0 && !list) throw new UsageError('give poster files, folders or globs to predict, or --data FILE --images DIR (see `posterscope predict --help`)');
+    if (context.positionals.length === 0 && !list) throw usageError('give poster files, folders or globs to predict, or --data FILE --images DIR (see `posterscope predict --help`)');
     const formatText = stringOption(context, 'format');
-    if (formatText !== undefined && !FORMATS.includes(formatText as Format)) {
-      throw new UsageError(`Expected one of ${FORMATS.join(', ')} for --format but received "${formatText}"`);
-    }
     const output = stringOption(context, 'output');
-    const format: Format = (formatText as Format | undefined) ?? (!output && context.stdout.isTTY ? 'table' : 'json');
+    const format: Format = formatText !== undefined ? checkOneOf('--format', FORMATS, formatText) : !output && context.stdout.isTTY ? 'table' : 'json';
     const threshold = numberOption(context, 'threshold', 0, 1);
     const tta = stringOption(context, 'tta');
     const { files, missing } = await collectImageFiles(context.positionals);
@@ -128,6 +130,7 @@ const command: CommandDefinition = {
         ...(context.values['at-least-one'] === true ? { atLeastOne: true } : {}),
         ...(tta ? { views: tta.split(',') } : {}),
         ...(context.values['no-cache'] === true ? { cache: false } : {}),
+        decode: decodeOptionsOf(context),
         // A progress bar only pays for itself on batches.
         ...(files.length > 1 ? { progress } : {}),
       });
@@ -141,12 +144,12 @@ const command: CommandDefinition = {
     if (output) {
       await new Promise<void>((resolve, reject) => {
         const stream = createWriteStream(output);
-        stream.on('error', (error) => reject(new UsageError(`cannot write --output ${output}: ${error.message}`)));
+        stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
         stream.end(text, resolve);
       });
     } else context.stdout.write(text);
     const failed = predictions.filter((p) => p.error);
-    for (const line of [...problems, ...failed.map((p) => p.error!.message)]) context.stderr.write(`error: ${line}\n`);
+    for (const line of [...problems, ...failed.map((p) => p.error!.message)]) reportError(context, line);
     return failed.length + problems.length > 0 ? EXIT.failed : EXIT.ok;
   },
 };

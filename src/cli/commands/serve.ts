@@ -1,7 +1,8 @@
+import { PosterscopeError, invalidParameterError } from '../../errors.js';
 import { loadModel } from '../../model/model.js';
 import { createServer } from '../../serve/server.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
-import { backboneLoadOptions, backboneOptions, integerOption, progressOf, stringOption } from '../shared-options.js';
+import { type CommandDefinition, EXIT } from '../command.js';
+import { backboneLoadOptions, backboneOptions, decodeOptions, decodeOptionsOf, integerOption, progressOf, stringOption } from '../shared-options.js';
 
 const command: CommandDefinition = {
   name: 'serve',
@@ -17,11 +18,14 @@ const command: CommandDefinition = {
     host: { type: 'string', valueName: 'HOST', description: 'Address to bind', defaultText: '127.0.0.1' },
     port: { type: 'string', valueName: 'PORT', description: 'Port (0 picks a free one)', defaultText: '7860' },
     'max-upload': { type: 'string', valueName: 'MB', description: 'Largest upload accepted', defaultText: '10' },
+    'max-files': { type: 'string', valueName: 'N', description: 'Most posters in one batch request', defaultText: '64' },
     'max-queue': { type: 'string', valueName: 'N', description: 'Posters waiting before requests get 503', defaultText: '256' },
     'max-batch': { type: 'string', valueName: 'N', description: 'Posters per backbone run', defaultText: '32' },
     'batch-wait': { type: 'string', valueName: 'MS', description: 'How long an idle queue waits to fill a batch', defaultText: '4' },
-    timeout: { type: 'string', valueName: 'MS', description: 'Per-request time limit', defaultText: '30000' },
+    timeout: { type: 'string', valueName: 'MS', description: 'Time limit for a request\'s prediction (504 past it)', defaultText: '30000' },
+    'request-timeout': { type: 'string', valueName: 'MS', description: 'Time allowed for a request\'s headers and body to arrive (408 past it)', defaultText: '60000' },
     log: { type: 'boolean', description: 'Log every request as JSON lines on stdout' },
+    ...decodeOptions,
     ...backboneOptions,
   },
   examples: ['posterscope serve', 'posterscope serve --model my-model --port 8080', 'curl -F image=@poster.jpg http://127.0.0.1:7860/v1/predict'],
@@ -29,23 +33,26 @@ const command: CommandDefinition = {
     const host = stringOption(context, 'host') ?? '127.0.0.1';
     const port = integerOption(context, 'port', 7860, 0, 65535);
     const maxUpload = integerOption(context, 'max-upload', 10, 1, 1024);
-    if (!/^[\w.:-]+$/.test(host)) throw new UsageError(`Expected a host name or address for --host but received "${host}"`);
+    if (!/^[\w.:-]+$/.test(host)) throw invalidParameterError('--host', 'a host name or address', host);
     // Uploads are not kept: no embedding cache (see the queue) and no text-box cache.
     const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progressOf(context)), cacheBoxes: false });
     const app = await createServer({
       model,
       maxBytes: maxUpload * 1024 * 1024,
+      maxFiles: integerOption(context, 'max-files', 64, 1, 10_000),
+      requestTimeoutMs: integerOption(context, 'request-timeout', 60_000, 100, 3_600_000),
       maxPending: integerOption(context, 'max-queue', 256, 1, 1_000_000),
       maxBatch: integerOption(context, 'max-batch', 32, 1, 1024),
       maxWaitMs: integerOption(context, 'batch-wait', 4, 0, 10_000),
       timeoutMs: integerOption(context, 'timeout', 30_000, 100, 3_600_000),
       logger: context.values.log === true,
+      decode: decodeOptionsOf(context),
     });
     try {
       await app.listen({ host, port });
     } catch (error) {
       await model.release();
-      throw new UsageError(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
+      throw new PosterscopeError('INVALID_ARGUMENT', `cannot listen on ${host}:${port}: ${(error as Error).message}`, { subject: '--port', cause: error });
     }
     const address = app.server.address();
     const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);

@@ -1,9 +1,10 @@
+import { checkOneOf } from '../../errors.js';
 import { formatReport } from '../../eval/metrics.js';
 import { VIEW_SETS } from '../../image/views.js';
 import type { TuneOptions } from '../../model/thresholds.js';
 import type { HeadSpec } from '../../train/head.js';
 import { DEFAULT_TRAIN_VIEWS, DEFAULT_VIEWS, DEFAULT_WEIGHT_DECAY, train } from '../../train/train.js';
-import { type CommandDefinition, EXIT, UsageError } from '../command.js';
+import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,
   backboneOptions,
@@ -17,10 +18,12 @@ import {
   progressOf,
   progressOptions,
   stringOption,
+  decodeOptions,
+  decodeOptionsOf,
 } from '../shared-options.js';
 
-const HEADS = ['linear', 'mlp'];
-const POLICIES = ['global', 'per-genre-f1', 'per-genre-precision'];
+const HEADS = ['linear', 'mlp'] as const;
+const POLICIES = ['global', 'per-genre-f1', 'per-genre-precision'] as const satisfies ReadonlyArray<TuneOptions['mode']>;
 
 const command: CommandDefinition = {
   name: 'train',
@@ -61,6 +64,7 @@ const command: CommandDefinition = {
     clean: { type: 'boolean', description: 'Remove text from posters before embedding (see `posterscope clean`); predict then does too' },
     ...cleanOptions,
     ...backboneOptions,
+    ...decodeOptions,
     ...progressOptions,
   },
   examples: [
@@ -73,17 +77,15 @@ const command: CommandDefinition = {
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
     const output = stringOption(context, 'output');
-    if (!data || images.length === 0 || !output) throw new UsageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
-    const headName = stringOption(context, 'head') ?? 'linear';
-    if (!HEADS.includes(headName)) throw new UsageError(`Expected one of ${HEADS.join(', ')} for --head but received "${headName}"`);
+    if (!data || images.length === 0 || !output) throw usageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
+    const headName = checkOneOf('--head', HEADS, stringOption(context, 'head') ?? 'linear');
     const head: HeadSpec =
       headName === 'mlp'
         ? { type: 'mlp', hidden: integerOption(context, 'hidden', 256, 1, 65536), dropout: numberOption(context, 'dropout', 0, 0.95) ?? 0.3 }
         : { type: 'linear' };
-    const policy = stringOption(context, 'thresholds') ?? 'global';
-    if (!POLICIES.includes(policy)) throw new UsageError(`Expected one of ${POLICIES.join(', ')} for --thresholds but received "${policy}"`);
+    const policy = checkOneOf('--thresholds', POLICIES, stringOption(context, 'thresholds') ?? 'global');
     const thresholds: TuneOptions = {
-      mode: policy as TuneOptions['mode'],
+      mode: policy,
       minPrecision: numberOption(context, 'min-precision', 0, 1) ?? 0.45,
       ...(policy === 'per-genre-precision' ? { targetPrecision: numberOption(context, 'target-precision', 0.01, 1) ?? 0.6 } : {}),
     };
@@ -116,6 +118,7 @@ const command: CommandDefinition = {
       thresholds,
       ...cleanOf(context),
       progress,
+      decode: decodeOptionsOf(context),
       log,
     });
     log('');

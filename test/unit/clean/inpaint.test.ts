@@ -275,7 +275,7 @@ describe('inpaint – BAD CALL names the parameter', () => {
   const mask = new Uint8Array(12);
   const cases: Array<[string, () => unknown, string, string]> = [
     ['pixels not bytes', () => inpaint([1, 2, 3] as never, 1, 1, 3, new Uint8Array(1)), 'pixels', 'Expected Uint8Array or Buffer for pixels but received array of length 3'],
-    ['Float32Array pixels', () => inpaint(new Float32Array(36) as never, 4, 3, 3, mask), 'pixels', 'Expected Uint8Array or Buffer for pixels but received object'],
+    ['Float32Array pixels', () => inpaint(new Float32Array(36) as never, 4, 3, 3, mask), 'pixels', 'Expected Uint8Array or Buffer for pixels but received Float32Array of length 36'],
     ['width 0', () => inpaint(pixels, 0, 3, 3, mask), 'width', 'Expected integer between 1 and 100000 for width but received number 0'],
     ['height 2.5', () => inpaint(pixels, 4, 2.5, 3, mask), 'height', 'Expected integer between 1 and 100000 for height but received number 2.5'],
     ['channels 5', () => inpaint(pixels, 4, 3, 5, mask), 'channels', 'Expected integer between 1 and 4 for channels but received number 5'],

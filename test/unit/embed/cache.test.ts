@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { EmbeddingCache, embeddingKey } from '../../../src/embed/cache.js';
+import { isError } from '../../helpers/errors.js';
 
 const vector = (seed: number, dim = 5) => Float32Array.from({ length: dim }, (_, i) => seed + i / 10);
 
@@ -76,6 +77,9 @@ test('different backbones and dimensions never share vectors', async () => {
 
 test('BAD CALL - put with a vector of the wrong length', async () => {
   const cache = await EmbeddingCache.open({ dir: await freshDir(), fingerprint: 'tiny', dim: 5 });
-  assert.throws(() => cache.put(embeddingKey('x', 'full'), new Float32Array(4)), /Expected vector of length 5 but received length 4/);
+  assert.throws(
+    () => cache.put(embeddingKey('x', 'full'), new Float32Array(4)),
+    isError('INVALID_ARGUMENT', 'vector', 'Expected Float32Array of length 5 for vector but received Float32Array of length 4'),
+  );
   cache.close();
 });
