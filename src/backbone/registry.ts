@@ -127,7 +127,8 @@ export function getBackboneSpec(id: string, table: readonly BackboneSpec[] = BAC
   return spec;
 }
 
-function checkRow(row: unknown, source: string): BackboneSpec {
+/** Checks a backbone row read from JSON (a row file, a bundle's manifest); errors start with `source`. */
+export function checkBackboneSpec(row: unknown, source: string): BackboneSpec {
   const fail = (what: string): never => {
     throw new PosterscopeError('INVALID_ARGUMENT', `${source}: backbone row ${what}`, { subject: source });
   };
@@ -170,5 +171,5 @@ export async function loadBackboneSpec(idOrFile: string): Promise<BackboneSpec> 
   } catch (cause) {
     throw new PosterscopeError('INVALID_ARGUMENT', `${idOrFile}: not valid JSON (${(cause as Error).message})`, { subject: idOrFile });
   }
-  return checkRow(row, idOrFile);
+  return checkBackboneSpec(row, idOrFile);
 }
