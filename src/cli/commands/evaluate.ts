@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import { evaluate } from '../../eval/evaluate-model.js';
-import { formatReport } from '../../eval/metrics.js';
+import { formatReport } from '../../eval/report.js';
+import { evaluate } from '../../model/evaluate.js';
 import { type CommandDefinition, EXIT, UsageError } from '../command.js';
 import {
   backboneLoadOptions,
