@@ -56,6 +56,16 @@ test('decideGenres and rankGenres: genre names, highest score first, ties in gen
   assert.throws(() => decideGenres(genres, [{ genre: 'Western', score: 0.5 }], { global: 0.5 }), { subject: 'scores' });
 });
 
+test('the page runs this very module: the browser build exports the same functions', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const built = await readFile(new URL('../../../dist/web/decide.js', import.meta.url), 'utf8').catch(() => '');
+  assert.ok(built.length > 0, 'dist/web/decide.js is missing: npm run build makes it');
+  const page = await readFile(new URL('../../../web/app.js', import.meta.url), 'utf8');
+  assert.match(page, /import \{[^}]*decideGenres[^}]*\} from '\.\/decide\.js'/);
+  assert.doesNotMatch(page, /Math\.fround|>= *thresholdFor/, 'the page compares scores itself again');
+  for (const name of ['decide', 'decideGenres', 'genreThresholds', 'withOverrides']) assert.match(built, new RegExp(`export \\{[^}]*\\b${name}\\b`), name);
+});
+
 test('BAD CALL - decide rejects a malformed policy or score matrix', () => {
   const scores = f32(0.4, 0.6);
   assert.throws(() => decide(scores, 1, 2, { global: 1.5 }), { code: 'INVALID_ARGUMENT', message: 'Expected number between 0 and 1 for global but received number 1.5' });
