@@ -334,7 +334,7 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
   if (entries.length > 0 && !entries.includes('manifest.json')) {
     throw new PosterscopeError('INVALID_ARGUMENT', `${dir} holds other files and no model bundle: write the bundle to a new or empty folder`, { subject: dir });
   }
-  for (const head of contents.heads) checkImageHead(head, contents.genres.length, dir);
+  for (const head of contents.heads) checkImageHead(head, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'heads' }));
   const { refs, bytes } = packTensors(contents.heads);
   const splitText = split ? `${JSON.stringify(split)}\n` : undefined;
   const { heads: _heads, ...rest } = contents;
@@ -355,8 +355,8 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
 }
 
 /** Shapes must agree, so a hand-edited manifest fails on load and not mid-prediction. */
-function checkImageHead(head: ImageHead, genres: number, dir: string): void {
-  const fail = (what: string) => invalid(dir, `the ${head.input} head ${what}`);
+function checkImageHead(head: ImageHead, genres: number, refuse: (reason: string) => PosterscopeError): void {
+  const fail = (what: string) => refuse(`the ${head.input} head ${what}`);
   const layers = head.layers;
   const expected = head.spec.type === 'mlp' ? 2 : 1;
   if (layers.length !== expected) throw fail(`has ${layers.length} layers, a ${head.spec.type} head has ${expected}`);
@@ -408,7 +408,7 @@ export async function readBundle(path: string): Promise<Bundle> {
     const standardizer = { mean: tensor(h.standardize.mean, `${at}.standardize.mean`), scale: tensor(h.standardize.scale, `${at}.standardize.scale`) };
     return { input: h.input, spec: h.spec, layers, standardizer };
   });
-  for (const head of heads) checkImageHead(head, manifest.genres.length, given);
+  for (const head of heads) checkImageHead(head, manifest.genres.length, (reason) => invalid(given, reason));
   return { path: given, manifest, heads };
 }
 

@@ -198,6 +198,9 @@ test('overwriting a bundle swaps it whole and keeps files a user put beside it; 
   await writeFile(`${posters}/a.jpg`, 'not really');
   await assert.rejects(writeBundle(posters, second.contents), { code: 'INVALID_ARGUMENT', message: /holds other files and no model bundle/ });
   assert.deepEqual(await readdir(posters), ['a.jpg']);
+  // Heads that do not fit the genres are refused before anything is written.
+  await assert.rejects(writeBundle(path, { ...second.contents, genres: ['Action'] }), { code: 'INVALID_ARGUMENT', message: /head outputs do not match the genre list/ });
+  assert.equal((await readBundle(path)).heads[0]!.spec.type, 'mlp');
 });
 
 test('a swap interrupted between its two renames: the old bundle is still read, and the next write recovers', async () => {
