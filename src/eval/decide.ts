@@ -67,8 +67,11 @@ export function checkMatrix(name: string, data: unknown, rows: number, genres: n
   }
 }
 
-function checkUnit(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw invalidParameterError(name, 'number between 0 and 1', value);
+/** Throws `invalidParameterError` unless `value` is a number in [0, 1] (or (0, 1] when `lowOpen`): thresholds, rates, precisions. */
+export function checkUnit(name: string, value: unknown, lowOpen = false): number {
+  if (typeof value !== 'number' || !(lowOpen ? value > 0 : value >= 0) || !(value <= 1)) {
+    throw invalidParameterError(name, lowOpen ? 'number in (0, 1]' : 'number between 0 and 1', value);
+  }
   return value;
 }
 

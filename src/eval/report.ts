@@ -8,7 +8,7 @@
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
 import { Random } from '../random.js';
-import { type ThresholdPolicy, checkMatrix, decide } from './decide.js';
+import { type ThresholdPolicy, checkMatrix, checkUnit, decide } from './decide.js';
 import { AveragePrecision, ConfusionCounts, type DecisionMetrics, labelPrior, summarize } from './metrics.js';
 
 export interface GenreMetrics {
@@ -98,9 +98,7 @@ export function evaluateScores(input: EvaluationInput): EvaluationReport {
     if (!(prior instanceof Float32Array) || prior.length !== genres) {
       throw invalidParameterError('trainPrior', `a Float32Array of ${genres} positive rates`, prior);
     }
-    prior.forEach((p, g) => {
-      if (!(p >= 0 && p <= 1)) throw invalidParameterError(`trainPrior[${g}]`, 'number between 0 and 1', p);
-    });
+    prior.forEach((p, g) => checkUnit(`trainPrior[${g}]`, p));
   }
 
   const decisions = new ConfusionCounts().add(decide(scores, rows, genres, policy), labels, rows, genres);

@@ -3,7 +3,7 @@
  * one rule that applies it, are in eval/decide.ts).
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
-import { type ThresholdPolicy, checkMatrix, decide } from '../eval/decide.js';
+import { type ThresholdPolicy, checkMatrix, checkUnit, decide } from '../eval/decide.js';
 import { ConfusionCounts } from '../eval/metrics.js';
 import type { TuningRecord } from '../model/bundle.js';
 import { TRAIN_DEFAULTS } from './defaults.js';
@@ -31,13 +31,6 @@ export type TunedPolicy = ThresholdPolicy & { tuned: TuningRecord };
 
 const MODES = ['global', 'per-genre-f1', 'per-genre-precision'] as const;
 const DEFAULT_GRID = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
-
-function checkUnit(name: string, value: unknown, lowOpen = false): number {
-  if (typeof value !== 'number' || !(lowOpen ? value > 0 : value >= 0) || !(value <= 1)) {
-    throw invalidParameterError(name, lowOpen ? 'number in (0, 1]' : 'number between 0 and 1', value);
-  }
-  return value;
-}
 
 /**
  * One genre's true and false positives at every grid threshold, from a
