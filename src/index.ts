@@ -43,7 +43,7 @@ export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/spl
 // Models: predict, evaluate, train
 export { loadModel, DEFAULT_MODEL_PATH, type GenreModel, type Prediction, type PredictOptions, type GenreScore, type LoadModelOptions } from './model/model.js';
 export { evaluate, type EvaluateOptions, type ModelEvaluation } from './model/evaluate.js';
-export { readBundle, writeBundle, readSplit, BUNDLE_VERSION, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
+export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
 export type { HeadSpec } from './model/head.js';
 export { train, type TrainOptions, type TrainResult } from './train/train.js';
 export { TRAIN_DEFAULTS } from './train/defaults.js';
