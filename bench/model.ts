@@ -30,7 +30,7 @@ const rows: string[][] = [['measure', 'value', 'target']];
 
 // 1. Training with cached embeddings, same settings as the default model.
 const { manifest } = await readBundle(DEFAULT_MODEL_PATH);
-const training = manifest.training as { trainViews: string[]; loss: string; learningRate: number; weightDecay: number; batchSize: number; patience: number; seed: number };
+const training = manifest.training!;
 const options = {
   data: join(posters, 'labels.csv'),
   images: [join(posters, 'images')],
@@ -40,7 +40,7 @@ const options = {
   offline: true,
   views: manifest.views,
   trainViews: training.trainViews,
-  head: manifest.head.spec,
+  head: manifest.heads[0]!.spec,
   loss: training.loss,
   learningRate: training.learningRate,
   weightDecay: training.weightDecay,

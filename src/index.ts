@@ -41,14 +41,19 @@ export { embedPosters, type EmbedOptions, type EmbedSummary, type EmbeddedPoster
 export { readDataset, readPosterList, formatDatasetReport, type Dataset, type DatasetOptions, type DatasetRow, type PosterList, type PosterListOptions, type PosterRow } from './data/dataset.js';
 export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/split.js';
 
-// Models: train, evaluate, predict
+// Models: predict, evaluate, train
 export { loadModel, DEFAULT_MODEL_PATH, type GenreModel, type Prediction, type PredictOptions, type GenreScore, type LoadModelOptions } from './model/model.js';
-export { train, DEFAULT_VIEWS, DEFAULT_TRAIN_VIEWS, type TrainOptions, type TrainResult } from './train/train.js';
-export { evaluate, type EvaluateOptions, type ModelEvaluation } from './eval/evaluate-model.js';
-export { readBundle, type BundleManifest } from './model/bundle.js';
-export { applyPolicy, tuneThresholds, type ThresholdPolicy, type TuneOptions } from './model/thresholds.js';
-export { evaluate as evaluateScores, formatReport, decide, averagePrecision, type EvaluationReport, type DecisionMetrics, type GenreMetrics, type Metric } from './eval/metrics.js';
-export type { HeadSpec } from './train/head.js';
+export { evaluate, type EvaluateOptions, type ModelEvaluation } from './model/evaluate.js';
+export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
+export type { HeadSpec } from './model/head.js';
+export { train, type TrainOptions, type TrainResult } from './train/train.js';
+export { TRAIN_DEFAULTS } from './train/defaults.js';
+export { tuneThresholds, type TuneOptions } from './train/thresholds.js';
+
+// Decisions and metrics: pure functions of scores, labels and a threshold policy
+export { decide, decideGenres, withOverrides, type ThresholdPolicy, type PolicyOverrides } from './eval/decide.js';
+export { evaluateScores, formatReport, type EvaluationReport, type EvaluationInput, type GenreMetrics, type BaselineReport } from './eval/report.js';
+export { averagePrecision, labelPrior, ConfusionCounts, AveragePrecision, type DecisionMetrics } from './eval/metrics.js';
 
 // Data pipeline: audit, fetch, perceptual hashes
 export { auditDataset, formatAudit, failedConditions, readSplits, AUDIT_CONDITIONS, type AuditOptions, type AuditReport, type AuditCondition } from './data/audit.js';

@@ -1,5 +1,8 @@
 // posterscope web page: uploads posters to /v1/predict/batch and marks genres
 // on the client, so moving the threshold or top-k never re-runs inference.
+// Genres are marked by the library's own rule (src/eval/decide.ts, served as
+// /decide.js), so the page and the server always agree.
+import { decideGenres, genreThresholds, withOverrides } from './decide.js';
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -49,27 +52,31 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-// ---- the threshold policy, as the server applies it (score >= threshold in float32, then top-k, then at-least-one)
+// ---- the threshold policy: the model's, with the page's controls as overrides
 
 function topK() {
   const k = Number.parseInt(ui.topK.value, 10);
-  return k >= 1 ? k : undefined;
+  return k >= 1 ? Math.min(k, model?.genres.length ?? k) : null;
+}
+
+/** The model's policy; once the slider has moved, its value replaces every threshold. An empty top-k box means no limit. */
+function policy() {
+  const overrides = { topK: topK() };
+  if (sliderMoved || !model?.thresholds.perGenre) overrides.threshold = Number(ui.threshold.value);
+  return withOverrides(model?.thresholds ?? { global: 0.5 }, overrides, genreNames().length);
+}
+
+function genreNames() {
+  return model?.genres ?? (items.find((it) => it.scores)?.scores.map((s) => s.genre) ?? []);
 }
 
 function thresholdFor(genre) {
-  const slider = Number(ui.threshold.value);
-  if (sliderMoved || !model?.thresholds.perGenre) return slider;
-  const own = model.thresholds.perGenre[model.genres.indexOf(genre)];
-  return typeof own === 'number' ? own : model.thresholds.global;
+  return genreThresholds(policy(), genreNames().length)[genreNames().indexOf(genre)];
 }
 
-/** Predicted genres, highest score first. `scores` are sorted high to low. */
+/** Predicted genres, highest score first. */
 function decide(scores) {
-  let chosen = scores.filter((s) => Math.fround(s.score) >= Math.fround(thresholdFor(s.genre)));
-  const k = topK();
-  if (k !== undefined) chosen = chosen.slice(0, k);
-  if (chosen.length === 0 && model?.thresholds.atLeastOne && scores.length > 0) chosen = [scores[0]];
-  return chosen.map((s) => s.genre);
+  return decideGenres(genreNames(), scores, policy());
 }
 
 // ---- rendering

@@ -120,7 +120,8 @@ export function getBackboneSpec(id: string, table: readonly BackboneSpec[] = BAC
   return table.find((row) => row.id === id)!;
 }
 
-function checkRow(row: unknown, source: string): BackboneSpec {
+/** Checks a backbone row read from JSON (a row file, a bundle's manifest); errors start with `source`. */
+export function checkBackboneSpec(row: unknown, source: string): BackboneSpec {
   const fail = (what: string): never => {
     throw new PosterscopeError('INVALID_ARGUMENT', `${source}: backbone row ${what}`, { subject: source });
   };
@@ -163,5 +164,5 @@ export async function loadBackboneSpec(idOrFile: string): Promise<BackboneSpec> 
   } catch (cause) {
     throw new PosterscopeError('INVALID_ARGUMENT', `${idOrFile}: not valid JSON (${(cause as Error).message})`, { subject: idOrFile });
   }
-  return checkRow(row, idOrFile);
+  return checkBackboneSpec(row, idOrFile);
 }

@@ -11,26 +11,20 @@ import { type CleanSettings, type PosterCleaner, detectorOptions, loadCleaner } 
 import { EmbeddingCache } from '../embed/cache.js';
 import { type EmbedSummary, type PosterSource, embedPosters } from '../embed/pipeline.js';
 import { type ErrorCode, PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { type GenreScore, type PolicyOverrides, decideGenres, rankGenres, withOverrides } from '../eval/decide.js';
 import type { DecodeOptions } from '../image/poster.js';
-import { parseViews } from '../image/views.js';
+import { parseViews, viewName } from '../image/views.js';
 import { defaultCacheDir } from '../models/resolve.js';
 import type { Progress } from '../progress.js';
-import { predictScores } from '../train/fit.js';
-import { GenreHead } from '../train/head.js';
-import { type Standardizer, standardize } from '../train/standardize.js';
 import { type BundleManifest, readBundle } from './bundle.js';
-import { type ThresholdPolicy, applyPolicy } from './thresholds.js';
+import { headScores, standardize } from './head.js';
+
+export type { GenreScore } from '../eval/decide.js';
 
 /** The bundle shipped with posterscope, used when no path is given. */
 export const DEFAULT_MODEL_PATH = fileURLToPath(new URL('../../models/default', import.meta.url));
 
-export interface PredictOptions {
-  /** One global threshold instead of the bundle's policy (per-genre thresholds are then ignored). */
-  threshold?: number;
-  /** Keep at most k genres per poster. */
-  topK?: number;
-  /** Always return at least the top genre. */
-  atLeastOne?: boolean;
+export interface PredictOptions extends PolicyOverrides {
   /** Views averaged for each poster; default the bundle's. */
   views?: readonly string[];
   /** Embedding cache: default on, in the cache directory; false to keep nothing. */
@@ -42,11 +36,6 @@ export interface PredictOptions {
   onPrediction?: (prediction: Prediction, index: number) => void;
   /** Called once with the embedding run's counts (backbone passes, cache hits, timing). */
   onSummary?: (summary: EmbedSummary) => void;
-}
-
-export interface GenreScore {
-  genre: string;
-  score: number;
 }
 
 export interface Prediction {
@@ -68,7 +57,7 @@ export interface GenreModel {
   /** Scores [rows x genres] for mean view embeddings [rows x dim]. */
   score(embeddings: Float32Array, rows: number): Float32Array;
   /** Genres chosen from a prediction's scores under the bundle's policy, or one overridden per call. */
-  decide(scores: readonly GenreScore[], options?: Pick<PredictOptions, 'threshold' | 'topK' | 'atLeastOne'>): string[];
+  decide(scores: readonly GenreScore[], overrides?: PolicyOverrides): string[];
   predict(input: PosterSource, options?: PredictOptions): Promise<Prediction>;
   predict(inputs: readonly PosterSource[], options?: PredictOptions): Promise<Prediction[]>;
   release(): Promise<void>;
@@ -87,16 +76,19 @@ export interface LoadModelOptions extends LoadBackboneOptions {
   cacheBoxes?: boolean;
 }
 
-function policyFor(manifest: BundleManifest, options: PredictOptions): ThresholdPolicy {
-  const policy: ThresholdPolicy = { ...manifest.thresholds };
-  if (options.threshold !== undefined) {
-    if (!(options.threshold >= 0 && options.threshold <= 1)) throw invalidParameterError('threshold', 'number between 0 and 1', options.threshold);
-    policy.global = options.threshold;
-    delete policy.perGenre;
+/**
+ * A poster's embedding: the mean of its views' embeddings (test-time
+ * augmentation), summed in the order of `views` so training and prediction
+ * get the same float32 vector whatever order the views were computed or
+ * read from the cache in.
+ */
+export function meanEmbedding(vectors: ReadonlyMap<string, Float32Array>, views: readonly string[], dim: number): Float32Array {
+  const mean = new Float32Array(dim);
+  for (const view of views) {
+    const vector = vectors.get(view)!;
+    for (let d = 0; d < dim; d++) mean[d]! += vector[d]! / views.length;
   }
-  if (options.topK !== undefined) policy.topK = checkInteger('topK', options.topK, 1, manifest.genres.length);
-  if (options.atLeastOne !== undefined) policy.atLeastOne = options.atLeastOne;
-  return policy;
+  return mean;
 }
 
 /**
@@ -114,15 +106,13 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
   }
   const bundle = await readBundle(path);
   const { manifest } = bundle;
+  const head = bundle.heads[0]!;
   // The backbone must be the exact file the head was trained on.
   const spec = { ...manifest.backbone.spec, file: { ...manifest.backbone.spec.file, sha256: manifest.backbone.sha256 } };
   const backbone = await loadBackbone(spec, options);
-  const head = GenreHead.fromLayers(
-    manifest.head.spec,
-    manifest.head.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: bundle.tensor(l.weight), bias: bundle.tensor(l.bias) })),
-  );
-  if (head.inputs !== backbone.dim) {
-    throw new PosterscopeError('MODEL_INVALID', `${path}: head expects ${head.inputs}-d embeddings, backbone gives ${backbone.dim}`);
+  if (head.layers[0]!.inputs !== backbone.dim) {
+    await backbone.release();
+    throw new PosterscopeError('MODEL_INVALID', `${path}: head expects ${head.layers[0]!.inputs}-d embeddings, backbone gives ${backbone.dim}`);
   }
   let cleaner: PosterCleaner | undefined;
   if (options.clean !== false && (manifest.clean || options.clean)) {
@@ -139,15 +129,15 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
       throw new PosterscopeError('MODEL_INVALID', `${path}: the text detector file differs from the one the model was trained with (sha256 ${manifest.clean.sha256.slice(0, 12)}…)`);
     }
   }
-  const standardizer: Standardizer = { mean: bundle.tensor(manifest.standardize.mean), scale: bundle.tensor(manifest.standardize.scale) };
   const genres = manifest.genres;
   const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
 
-  const score = (embeddings: Float32Array, rows: number) => predictScores(head, standardize(standardizer, embeddings), rows);
+  const score = (embeddings: Float32Array, rows: number) => headScores(head, standardize(head.standardizer, embeddings), rows);
 
   async function predictMany(inputs: readonly PosterSource[], options: PredictOptions = {}): Promise<Prediction[]> {
-    const policy = policyFor(manifest, options);
+    const policy = withOverrides(manifest.thresholds, options, genres.length);
     const views = parseViews(options.views ?? manifest.views);
+    const names = views.map(viewName);
     const cache = options.cache === false ? undefined : await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
     const results: Prediction[] = new Array(inputs.length);
     try {
@@ -165,17 +155,8 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
           if (result.error) {
             prediction = { input: result.source, genres: [], scores: [], error: { code: result.error.code, message: result.error.message } };
           } else {
-            // Test-time augmentation: the mean of the views' embeddings.
-            const mean = new Float32Array(backbone.dim);
-            for (const vector of result.vectors!.values()) for (let d = 0; d < mean.length; d++) mean[d]! += vector[d]! / views.length;
-            const scores = score(mean, 1);
-            const decided = applyPolicy(scores, 1, genres.length, policy);
-            const ranked = genres.map((genre, g) => ({ genre, score: scores[g]!, chosen: decided[g] === 1 })).sort((a, b) => b.score - a.score);
-            prediction = {
-              input: result.source,
-              genres: ranked.filter((r) => r.chosen).map((r) => r.genre),
-              scores: ranked.map(({ genre, score }) => ({ genre, score })),
-            };
+            const ranked = rankGenres(genres, score(meanEmbedding(result.vectors!, names, backbone.dim), 1));
+            prediction = { input: result.source, genres: decideGenres(genres, ranked, policy), scores: ranked };
           }
           results[result.index] = prediction;
           options.onPrediction?.(prediction, result.index);
@@ -188,13 +169,8 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     return results;
   }
 
-  const column = new Map(genres.map((g, i) => [g, i]));
-  const decide = (scores: readonly GenreScore[], options: Pick<PredictOptions, 'threshold' | 'topK' | 'atLeastOne'> = {}) => {
-    const row = new Float32Array(genres.length);
-    for (const { genre, score } of scores) row[column.get(genre)!] = score;
-    const chosen = applyPolicy(row, 1, genres.length, policyFor(manifest, options));
-    return [...scores].sort((a, b) => b.score - a.score).filter((s) => chosen[column.get(s.genre)!] === 1).map((s) => s.genre);
-  };
+  const decideScores = (scores: readonly GenreScore[], overrides: PolicyOverrides = {}) =>
+    decideGenres(genres, scores, withOverrides(manifest.thresholds, overrides, genres.length));
 
   return {
     path,
@@ -203,7 +179,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     backbone,
     ...(cleaner ? { cleaner } : {}),
     score,
-    decide,
+    decide: decideScores,
     predict: (async (input: PosterSource | readonly PosterSource[], options?: PredictOptions) => {
       if (Array.isArray(input)) return predictMany(input, options);
       return (await predictMany([input as PosterSource], options))[0]!;

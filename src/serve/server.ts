@@ -35,6 +35,8 @@ const WEB_FILES: Record<string, string> = {
   '/': 'index.html',
   '/app.js': 'app.js',
   '/style.css': 'style.css',
+  // The page decides genres with the library's own rule: eval/decide.ts, bundled for the browser by `npm run build`.
+  '/decide.js': '../dist/web/decide.js',
 };
 const CONTENT_TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',

@@ -4,10 +4,14 @@
  * weights restored at the end. Deterministic for a given seed.
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
-import { AdamW } from './adamw.js';
-import { GenreHead, type HeadSpec, sigmoid } from './head.js';
-import { type LossSpec, computeLoss } from './loss.js';
+import { labelPrior } from '../eval/metrics.js';
+import type { EpochRecord } from '../model/bundle.js';
+import { type HeadSpec, sigmoid } from '../model/head.js';
 import { Random } from '../random.js';
+import { AdamW } from './adamw.js';
+import { TRAIN_DEFAULTS } from './defaults.js';
+import { GenreHead } from './head.js';
+import { type LossSpec, computeLoss } from './loss.js';
 
 export interface Examples {
   /** [rows x inputs] features. */
@@ -17,30 +21,17 @@ export interface Examples {
   rows: number;
 }
 
-export interface EpochRecord {
-  epoch: number;
-  trainLoss: number;
-  validationLoss: number;
-  /** Validation micro-F1 at the best single global threshold, and mAP. */
-  validationMicroF1: number;
-  validationMAP: number;
-  seconds: number;
-}
-
 export interface FitOptions {
   head: HeadSpec;
   loss: LossSpec;
-  /** Upper bound on epochs. Default 200. */
+  /** Defaults for these: TRAIN_DEFAULTS. */
   maxEpochs?: number;
-  /** Default 256. */
   batchSize?: number;
-  /** Default 1e-3. */
   learningRate?: number;
-  /** Decoupled weight decay. Default 1e-2. */
+  /** Decoupled weight decay. */
   weightDecay?: number;
-  /** Epochs without a better validation loss before stopping. Default 8. */
+  /** Epochs without a better validation loss before stopping. */
   patience?: number;
-  /** Default 0. */
   seed?: number;
   /** Scores validation predictions; lets the caller plug in its metrics. */
   validationMetrics: (scores: Float32Array, labels: Uint8Array, rows: number) => { microF1: number; mAP: number };
@@ -53,12 +44,6 @@ export interface FitResult {
   bestEpoch: number;
 }
 
-export function predictScores(head: GenreHead, x: Float32Array, rows: number): Float32Array {
-  const logits = head.forward(x, rows);
-  for (let i = 0; i < logits.length; i++) logits[i] = sigmoid(logits[i]!);
-  return logits;
-}
-
 /**
  * @example
  *   const { head, history, bestEpoch } = fitHead(train, validation, 25, { head: { type: 'linear' }, loss: { type: 'bce' }, validationMetrics });
@@ -69,17 +54,15 @@ export function fitHead(train: Examples, validation: Examples, genres: number, o
   if (!Number.isInteger(inputs) || validation.x.length !== validation.rows * inputs) {
     throw invalidParameterError('validation.x', `${validation.rows} x ${inputs} features`, validation.x);
   }
-  const maxEpochs = checkInteger('maxEpochs', options.maxEpochs ?? 200, 1, 100_000);
-  const batchSize = checkInteger('batchSize', options.batchSize ?? 256, 1, 1 << 20);
-  const patience = checkInteger('patience', options.patience ?? 8, 1, 100_000);
-  const random = new Random(options.seed ?? 0);
-  const prior = new Float32Array(genres);
-  for (let i = 0; i < train.y.length; i++) prior[i % genres]! += train.y[i]! / train.rows;
-  const head = GenreHead.create(options.head, inputs, genres, random, prior);
+  const maxEpochs = checkInteger('maxEpochs', options.maxEpochs ?? TRAIN_DEFAULTS.maxEpochs, 1, 100_000);
+  const batchSize = checkInteger('batchSize', options.batchSize ?? TRAIN_DEFAULTS.batchSize, 1, 1 << 20);
+  const patience = checkInteger('patience', options.patience ?? TRAIN_DEFAULTS.patience, 1, 100_000);
+  const random = new Random(options.seed ?? TRAIN_DEFAULTS.seed);
+  const head = GenreHead.create(options.head, inputs, genres, random, labelPrior(train.y, train.rows, genres));
   const parameters = head.parameters();
   const optimizer = new AdamW(parameters, parameters.map((_, i) => i % 2 === 0), {
-    learningRate: options.learningRate ?? 1e-3,
-    weightDecay: options.weightDecay ?? 1e-2,
+    learningRate: options.learningRate ?? TRAIN_DEFAULTS.learningRate,
+    weightDecay: options.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
   });
   const order = Int32Array.from({ length: train.rows }, (_, i) => i);
   const batchX = new Float32Array(batchSize * inputs);

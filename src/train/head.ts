@@ -1,23 +1,12 @@
 /**
- * Genre heads: small networks from an embedding to one logit per genre.
- *
- * `linear` is one dense layer; `mlp` adds a ReLU hidden layer with dropout.
- * Forward and backward are plain loops over Float32Arrays (row-major
- * [out x in] weights, so every inner loop is a contiguous dot product); they
- * are checked against finite differences in the tests.
+ * Training a genre head: initialisation, dropout and the backward pass. The
+ * forward pass is the inference one (model/head.ts), with dropout applied to
+ * its hidden activations; backward is checked against finite differences in
+ * the tests.
  */
 import { invalidParameterError } from '../errors.js';
+import { type DenseLayer, type HeadSpec, type HeadWeights, headLogits } from '../model/head.js';
 import type { Random } from '../random.js';
-
-export type HeadSpec = { type: 'linear' } | { type: 'mlp'; hidden: number; dropout: number };
-
-export interface DenseLayer {
-  inputs: number;
-  outputs: number;
-  /** [outputs x inputs], row-major. */
-  weight: Float32Array;
-  bias: Float32Array;
-}
 
 function dense(inputs: number, outputs: number, random: Random): DenseLayer {
   // He/Glorot-style scale keeps the first logits near zero.
@@ -25,20 +14,6 @@ function dense(inputs: number, outputs: number, random: Random): DenseLayer {
   const weight = new Float32Array(inputs * outputs);
   for (let i = 0; i < weight.length; i++) weight[i] = random.normal() * scale;
   return { inputs, outputs, weight, bias: new Float32Array(outputs) };
-}
-
-/** y[n, o] = b[o] + sum_i x[n, i] W[o, i] */
-function denseForward(layer: DenseLayer, x: Float32Array, rows: number, out: Float32Array): void {
-  const { inputs, outputs, weight, bias } = layer;
-  for (let n = 0; n < rows; n++) {
-    const xo = n * inputs;
-    for (let o = 0; o < outputs; o++) {
-      const wo = o * inputs;
-      let sum = bias[o]!;
-      for (let i = 0; i < inputs; i++) sum += x[xo + i]! * weight[wo + i]!;
-      out[n * outputs + o] = sum;
-    }
-  }
 }
 
 /** Accumulates dW, db; writes dX when asked. */
@@ -66,7 +41,7 @@ function denseBackward(
   }
 }
 
-export class GenreHead {
+export class GenreHead implements HeadWeights {
   readonly spec: HeadSpec;
   readonly inputs: number;
   readonly genres: number;
@@ -105,16 +80,6 @@ export class GenreHead {
     return new GenreHead(spec, inputs, genres, layers);
   }
 
-  /** Rebuilds a head from saved layers (weights are used as given). */
-  static fromLayers(spec: HeadSpec, layers: DenseLayer[]): GenreHead {
-    const first = layers[0];
-    const last = layers[layers.length - 1];
-    if (!first || !last || layers.length !== (spec.type === 'mlp' ? 2 : 1)) {
-      throw invalidParameterError('layers', `${spec.type === 'mlp' ? 2 : 1} dense layers`, layers);
-    }
-    return new GenreHead(spec, first.inputs, last.outputs, layers);
-  }
-
   get parameterCount(): number {
     return this.layers.reduce((n, l) => n + l.weight.length + l.bias.length, 0);
   }
@@ -129,30 +94,23 @@ export class GenreHead {
    * activations are kept for `backward`.
    */
   forward(x: Float32Array, rows: number, random?: Random): Float32Array {
-    const logits = new Float32Array(rows * this.genres);
-    if (this.spec.type === 'linear') {
-      denseForward(this.layers[0]!, x, rows, logits);
-      if (random) this.cache = { x, rows };
-      return logits;
-    }
-    const [first, second] = this.layers as [DenseLayer, DenseLayer];
-    const hidden = new Float32Array(rows * first.outputs);
-    denseForward(first, x, rows, hidden);
+    if (!random) return headLogits(this, x, rows);
+    let hidden: Float32Array | undefined;
     let mask: Float32Array | undefined;
-    const keep = 1 - this.spec.dropout;
-    if (random && this.spec.dropout > 0) mask = new Float32Array(hidden.length);
-    for (let i = 0; i < hidden.length; i++) {
-      let h = hidden[i]! > 0 ? hidden[i]! : 0;
-      if (mask) {
-        // Inverted dropout: scale at training time so inference needs no change.
-        const m = random!.next() < keep ? 1 / keep : 0;
+    const dropout = this.spec.type === 'mlp' ? this.spec.dropout : 0;
+    const logits = headLogits(this, x, rows, (h) => {
+      hidden = h;
+      if (dropout === 0) return;
+      // Inverted dropout: scale at training time so inference needs no change.
+      const keep = 1 - dropout;
+      mask = new Float32Array(h.length);
+      for (let i = 0; i < h.length; i++) {
+        const m = random.next() < keep ? 1 / keep : 0;
         mask[i] = m;
-        h *= m;
+        h[i] = h[i]! * m;
       }
-      hidden[i] = h;
-    }
-    denseForward(second, hidden, rows, logits);
-    if (random) this.cache = { x, rows, hidden, ...(mask ? { mask } : {}) };
+    });
+    this.cache = { x, rows, ...(hidden ? { hidden } : {}), ...(mask ? { mask } : {}) };
     return logits;
   }
 
@@ -176,8 +134,4 @@ export class GenreHead {
     denseBackward(first, cache.x, gradHidden, cache.rows, grads[0]!, grads[1]!, undefined);
     return grads;
   }
-}
-
-export function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }

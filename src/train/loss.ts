@@ -10,7 +10,7 @@
  *   where most genres are absent from most posters.
  */
 import { invalidParameterError } from '../errors.js';
-import { sigmoid } from './head.js';
+import { sigmoid } from '../model/head.js';
 
 export type LossSpec =
   | { type: 'bce'; positiveWeights?: Float32Array }

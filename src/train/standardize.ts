@@ -1,12 +1,9 @@
 /**
- * Per-dimension standardisation of embeddings, fitted on training rows and
- * stored in the bundle so prediction applies exactly the same transform.
+ * Fits the per-dimension standardisation of embeddings on training rows; the
+ * bundle stores it and `standardize` (model/head.ts) applies it, in training
+ * and prediction alike.
  */
-export interface Standardizer {
-  mean: Float32Array;
-  /** 1 / std (std floored so constant dimensions do not blow up). */
-  scale: Float32Array;
-}
+import type { Standardizer } from '../model/head.js';
 
 /**
  * @example
@@ -29,17 +26,6 @@ export function fitStandardizer(x: Float32Array, rows: number): Standardizer {
     const variance = Math.max(square[d]! / rows - m * m, 0);
     out.mean[d] = m;
     out.scale[d] = 1 / Math.max(Math.sqrt(variance), 1e-3);
-  }
-  return out;
-}
-
-/** Returns standardised copies of the rows of `x`. */
-export function standardize(s: Standardizer, x: Float32Array): Float32Array {
-  const dim = s.mean.length;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const d = i % dim;
-    out[i] = (x[i]! - s.mean[d]!) * s.scale[d]!;
   }
   return out;
 }

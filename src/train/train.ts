@@ -10,7 +10,6 @@
  * 6. evaluate on the test split beside the baselines, and save the bundle.
  */
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { type LoadBackboneOptions, loadBackbone } from '../backbone/backbone.js';
 import { type BackboneSpec, DEFAULT_BACKBONE, loadBackboneSpec } from '../backbone/registry.js';
 import { type Dataset, type DatasetOptions, formatDatasetReport, readDataset } from '../data/dataset.js';
@@ -19,43 +18,35 @@ import { EmbeddingCache } from '../embed/cache.js';
 import { embedPosters } from '../embed/pipeline.js';
 import { type CleanSettings, detectorOptions, loadCleaner } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
-import { type EvaluationReport, evaluate as evaluateScores } from '../eval/metrics.js';
+import { labelPrior } from '../eval/metrics.js';
+import { type EvaluationReport, evaluateScores } from '../eval/report.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
-import { type BundleManifest, type SplitRecord, TensorWriter, saveBundle } from '../model/bundle.js';
-import { type TuneOptions, applyPolicy, tuneThresholds } from '../model/thresholds.js';
+import { type BundleManifest, type EpochRecord, type SplitRecord, writeBundle } from '../model/bundle.js';
+import { type HeadSpec, headScores, standardize } from '../model/head.js';
+import { meanEmbedding } from '../model/model.js';
 import { defaultCacheDir } from '../models/resolve.js';
 import { type Progress, silentProgress } from '../progress.js';
-import { type EpochRecord, type Examples, fitHead, predictScores } from './fit.js';
-import type { HeadSpec } from './head.js';
+import { VERSION } from '../version.js';
+import { TRAIN_DEFAULTS } from './defaults.js';
+import { type Examples, fitHead } from './fit.js';
 import { parseLoss } from './loss.js';
-import { fitStandardizer, standardize } from './standardize.js';
+import { fitStandardizer } from './standardize.js';
+import { type TuneOptions, tuneThresholds } from './thresholds.js';
 
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-
-/** Views averaged at prediction time by default: the whole poster plus zoomed tiles. */
-export const DEFAULT_VIEWS = ['native', 'tiles-1.5x', 'tiles-2x'];
-/**
- * Extra training-only views (e.g. aug-1,aug-2: seeded poster-safe
- * augmentations). None by default: on ../shared posters, adding two augmented
- * samples per poster lowered test mAP (0.306 -> 0.276) and tripled fit time.
- */
-export const DEFAULT_TRAIN_VIEWS: readonly string[] = [];
-
-/** Decoupled weight decay; 0.1 and 0.01 tie on ../shared posters, the stronger one is the safer default. */
-export const DEFAULT_WEIGHT_DECAY = 0.1;
 
 export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackboneOptions {
   strict?: boolean;
   /** Where the bundle is written. */
   output: string;
   backbone?: string | BackboneSpec;
+  /** Unset settings below take their value from TRAIN_DEFAULTS. */
   views?: readonly string[];
   trainViews?: readonly string[];
-  /** Also train on each prediction view's own embedding, not only their mean. Default false (measured: no gain, 3x slower). */
+  /** Also train on each prediction view's own embedding, not only their mean. */
   viewSamples?: boolean;
   head?: HeadSpec;
-  /** bce | bce-weighted | focal | asymmetric. Default bce. */
+  /** bce | bce-weighted | focal | asymmetric. */
   loss?: string;
   learningRate?: number;
   weightDecay?: number;
@@ -122,8 +113,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const spec = typeof options.backbone === 'object' ? options.backbone : await loadBackboneSpec(options.backbone ?? DEFAULT_BACKBONE);
   const backbone = await loadBackbone(spec, options);
-  const views = parseViews(options.views ?? DEFAULT_VIEWS);
-  const trainViewNames = options.trainViews ?? DEFAULT_TRAIN_VIEWS;
+  const views = parseViews(options.views ?? TRAIN_DEFAULTS.views);
+  const viewNames = views.map(viewName);
+  const trainViewNames = options.trainViews ?? TRAIN_DEFAULTS.trainViews;
   const trainViews = (trainViewNames.length > 0 ? parseViews(trainViewNames) : []).filter((v) => !views.some((p) => viewName(p) === viewName(v)));
   const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
   const cleaner = options.clean
@@ -153,13 +145,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             unreadable.push(result.error.message);
             return;
           }
-          const mean = new Float32Array(backbone.dim);
-          for (const v of views) {
-            const vector = result.vectors!.get(viewName(v))!;
-            for (let d = 0; d < mean.length; d++) mean[d]! += vector[d]! / views.length;
-          }
+          const mean = meanEmbedding(result.vectors!, viewNames, backbone.dim);
           const extra = [
-            ...(views.length > 1 && (options.viewSamples ?? false) ? views.map((v) => result.vectors!.get(viewName(v))!) : []),
+            ...(views.length > 1 && (options.viewSamples ?? TRAIN_DEFAULTS.viewSamples) ? viewNames.map((v) => result.vectors!.get(v)!) : []),
             ...trainViews.map((v) => result.vectors!.get(viewName(v))!),
           ];
           embedded.set(usable[result.index]![1], { mean, extra, hash: result.contentHash! });
@@ -181,8 +169,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const allLabels = dataset.labels();
   const labels = new Uint8Array(rows.length * genres.length);
   rows.forEach((r, k) => labels.set(allLabels.subarray(r * genres.length, (r + 1) * genres.length), k * genres.length));
-  const fractions = options.fractions ?? [0.8, 0.1, 0.1];
-  const seed = options.seed ?? 0;
+  const fractions: [number, number, number] = [...(options.fractions ?? TRAIN_DEFAULTS.fractions)];
+  const seed = options.seed ?? TRAIN_DEFAULTS.seed;
   const split = stratifiedSplit(labels, rows.length, genres.length, {
     ids: rows.map((r) => dataset.rows[r]!.id),
     hashes: rows.map((r) => embedded.get(r)!.hash),
@@ -205,22 +193,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   // Fit.
   const fitStarted = performance.now();
-  const head: HeadSpec = options.head ?? { type: 'linear' };
+  const settings = {
+    head: options.head ?? TRAIN_DEFAULTS.head,
+    loss: options.loss ?? TRAIN_DEFAULTS.loss,
+    learningRate: options.learningRate ?? TRAIN_DEFAULTS.learningRate,
+    weightDecay: options.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+    batchSize: options.batchSize ?? TRAIN_DEFAULTS.batchSize,
+    maxEpochs: options.maxEpochs ?? TRAIN_DEFAULTS.maxEpochs,
+    patience: options.patience ?? TRAIN_DEFAULTS.patience,
+  };
   const trainPosterLabels = gather(trainRows, embedded, allLabels, G, false).y;
-  const loss = parseLoss(options.loss ?? 'bce', { labels: trainPosterLabels, rows: trainRows.length, genres: G });
+  const loss = parseLoss(settings.loss, { labels: trainPosterLabels, rows: trainRows.length, genres: G });
   const validationMetrics = (scores: Float32Array, y: Uint8Array, n: number) => {
-    const tuned = tuneThresholds(scores, y, n, G, { mode: 'global' });
-    const report = evaluateScores({ scores, labels: y, rows: n, genres, predicted: applyPolicy(scores, n, G, tuned) });
+    const report = evaluateScores({ scores, labels: y, rows: n, genres, policy: tuneThresholds(scores, y, n, G, { mode: 'global' }) });
     return { microF1: report.microF1, mAP: report.mAP };
   };
   const fit = fitHead(trainSet, validationSet, G, {
-    head,
+    ...settings,
     loss,
-    ...(options.learningRate !== undefined ? { learningRate: options.learningRate } : {}),
-    weightDecay: options.weightDecay ?? DEFAULT_WEIGHT_DECAY,
-    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-    ...(options.maxEpochs !== undefined ? { maxEpochs: options.maxEpochs } : {}),
-    ...(options.patience !== undefined ? { patience: options.patience } : {}),
     seed,
     validationMetrics,
     onEpoch: (e: EpochRecord) =>
@@ -233,22 +223,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   log(`best epoch ${fit.bestEpoch} of ${fit.history.length} (restored), ${fitSeconds.toFixed(1)} s`);
 
   // Thresholds on validation, then the test split, beside the baselines.
-  const validationScores = predictScores(fit.head, validationSet.x, validationSet.rows);
-  const policy = tuneThresholds(validationScores, validationSet.y, validationSet.rows, G, options.thresholds ?? { mode: 'global', minPrecision: 0.45 });
-  const prior = new Float32Array(G);
-  for (let n = 0; n < trainRows.length; n++) for (let g = 0; g < G; g++) prior[g]! += trainPosterLabels[n * G + g]! / trainRows.length;
-  const testScores = predictScores(fit.head, testSet.x, testSet.rows);
-  const test = evaluateScores({
-    scores: testScores,
-    labels: testSet.y,
-    rows: testSet.rows,
-    genres,
-    predicted: applyPolicy(testScores, testSet.rows, G, policy),
-    trainPrior: prior,
-    seed,
-  });
+  const validationScores = headScores(fit.head, validationSet.x, validationSet.rows);
+  const thresholdOptions = options.thresholds ?? { mode: TRAIN_DEFAULTS.thresholds, minPrecision: TRAIN_DEFAULTS.minPrecision };
+  const policy = tuneThresholds(validationScores, validationSet.y, validationSet.rows, G, thresholdOptions);
+  const prior = labelPrior(trainPosterLabels, trainRows.length, G);
+  const testScores = headScores(fit.head, testSet.x, testSet.rows);
+  const test = evaluateScores({ scores: testScores, labels: testSet.y, rows: testSet.rows, genres, policy, trainPrior: prior, seed });
 
-  const weights = new TensorWriter();
   const idsOf = (rs: number[]) => rs.map((r) => ({ id: dataset.rows[r]!.id, hash: embedded.get(r)!.hash }));
   const splitRecord: SplitRecord = {
     seed,
@@ -258,41 +239,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     validation: idsOf(validationRows),
     test: idsOf(testRows),
   };
-  const manifest = await saveBundle(
+  const manifest = await writeBundle(
     options.output,
     {
       createdAt: new Date().toISOString(),
       posterscopeVersion: VERSION,
       backbone: { id: spec.id, sha256: backbone.sha256, spec },
-      views: views.map(viewName),
+      views: viewNames,
       ...(cleaner ? { clean: { id: cleaner.id, sha256: cleaner.detector.sha256, settings: cleaner.settings } } : {}),
       genres,
-      standardize: { mean: weights.add(standardizer.mean), scale: weights.add(standardizer.scale) },
-      head: {
-        spec: head,
-        layers: fit.head.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: weights.add(l.weight), bias: weights.add(l.bias) })),
-      },
+      heads: [{ input: 'image', standardizer, spec: settings.head, layers: fit.head.layers }],
       thresholds: policy,
-      metrics: { test: { ...test, perGenre: test.perGenre }, split: { train: trainRows.length, validation: validationRows.length, test: testRows.length } },
-      history: fit.history.map((h) => ({ ...h })),
+      metrics: { test, split: { train: trainRows.length, validation: validationRows.length, test: testRows.length } },
+      history: fit.history,
       training: {
         data: options.data,
         images: options.images,
         trainViews: trainViews.map(viewName),
-        loss: options.loss ?? 'bce',
-        learningRate: options.learningRate ?? 1e-3,
-        weightDecay: options.weightDecay ?? DEFAULT_WEIGHT_DECAY,
-        batchSize: options.batchSize ?? 256,
-        patience: options.patience ?? 8,
+        loss: settings.loss,
+        learningRate: settings.learningRate,
+        weightDecay: settings.weightDecay,
+        batchSize: settings.batchSize,
+        patience: settings.patience,
         seed,
         bestEpoch: fit.bestEpoch,
         samples: trainSet.rows,
-        // Per-genre positive rate on the training split: the prior baseline for later evaluations.
         prior: Array.from(prior, (v) => +v.toFixed(6)),
         unreadable: unreadable.length,
       },
     },
-    weights,
     splitRecord,
   );
   return {

@@ -3,7 +3,7 @@
  * and a tiny generated backbone.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { getBackboneSpec } from '../../src/backbone/registry.js';
 import { runCli } from '../helpers/cli.js';
@@ -151,6 +151,17 @@ test('bad input for every model command is one clear line with the right exit co
   await mkdir(dir.file('broken'));
   await writeFile(dir.file('broken/manifest.json'), '{');
   cases.push([['predict', set.rows[0]!.path, '--model', dir.file('broken')], 1, /is not a posterscope model bundle: manifest\.json is not valid JSON/]);
+  // A hand-edited manifest or split.json: one line naming the file and the field, never "Cannot read properties of undefined".
+  const edited = dir.file('edited');
+  await cp(model, edited, { recursive: true });
+  const manifest = JSON.parse(await readFile(`${edited}/manifest.json`, 'utf8'));
+  delete manifest.heads[0].standardize;
+  await writeFile(`${edited}/manifest.json`, JSON.stringify(manifest));
+  cases.push([['predict', set.rows[0]!.path, '--model', edited], 1, /manifest\.json field heads\[0\]\.standardize: /]);
+  const resplit = dir.file('resplit');
+  await cp(model, resplit, { recursive: true });
+  await writeFile(`${resplit}/split.json`, '{"train": [{"id": 1}]}\n');
+  cases.push([['evaluate', '--model', resplit], 1, /split\.json does not match its checksum in manifest\.json/]);
   for (const [args, code, message] of cases) {
     const result = await runCli(args, { env });
     assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
-import { evaluate } from '../../eval/evaluate-model.js';
-import { formatReport } from '../../eval/metrics.js';
+import { formatReport } from '../../eval/report.js';
+import { evaluate } from '../../model/evaluate.js';
 import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,

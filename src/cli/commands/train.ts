@@ -1,9 +1,10 @@
 import { checkOneOf } from '../../errors.js';
-import { formatReport } from '../../eval/metrics.js';
+import { formatReport } from '../../eval/report.js';
 import { VIEW_SETS } from '../../image/views.js';
-import type { TuneOptions } from '../../model/thresholds.js';
-import type { HeadSpec } from '../../train/head.js';
-import { DEFAULT_TRAIN_VIEWS, DEFAULT_VIEWS, DEFAULT_WEIGHT_DECAY, train } from '../../train/train.js';
+import type { HeadSpec } from '../../model/head.js';
+import { TRAIN_DEFAULTS as D } from '../../train/defaults.js';
+import type { TuneOptions } from '../../train/thresholds.js';
+import { train } from '../../train/train.js';
 import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -44,22 +45,22 @@ const command: CommandDefinition = {
       type: 'string',
       valueName: 'VIEWS',
       description: `Views averaged per poster at prediction time (sets: ${Object.keys(VIEW_SETS).join(', ')})`,
-      defaultText: DEFAULT_VIEWS.join(','),
+      defaultText: D.views.join(','),
     },
-    'train-views': { type: 'string', valueName: 'VIEWS', description: 'Extra augmented views used as training samples, e.g. aug-1,aug-2', defaultText: DEFAULT_TRAIN_VIEWS.join(',') || 'none' },
-    head: { type: 'string', valueName: 'TYPE', description: `Head: ${HEADS.join(', ')}`, defaultText: 'linear' },
-    hidden: { type: 'string', valueName: 'N', description: 'MLP hidden units', defaultText: '256' },
-    dropout: { type: 'string', valueName: 'P', description: 'MLP dropout', defaultText: '0.3' },
-    loss: { type: 'string', valueName: 'LOSS', description: 'bce, bce-weighted, focal, asymmetric', defaultText: 'bce' },
-    'learning-rate': { type: 'string', valueName: 'LR', description: 'AdamW learning rate', defaultText: '0.001' },
-    'weight-decay': { type: 'string', valueName: 'WD', description: 'AdamW decoupled weight decay', defaultText: String(DEFAULT_WEIGHT_DECAY) },
-    'batch-size': { type: 'string', valueName: 'N', description: 'Training batch size', defaultText: '256' },
-    epochs: { type: 'string', valueName: 'N', description: 'Maximum epochs', defaultText: '200' },
-    patience: { type: 'string', valueName: 'N', description: 'Epochs without a better validation loss before stopping', defaultText: '8' },
-    seed: { type: 'string', valueName: 'N', description: 'Seed for the split, initialisation and batches', defaultText: '0' },
-    thresholds: { type: 'string', valueName: 'POLICY', description: `Threshold policy: ${POLICIES.join(', ')}`, defaultText: 'global' },
-    'min-precision': { type: 'string', valueName: 'P', description: 'Lowest validation precision the global threshold may trade for F1', defaultText: '0.45' },
-    'target-precision': { type: 'string', valueName: 'P', description: 'Per-genre precision for --thresholds per-genre-precision', defaultText: '0.6' },
+    'train-views': { type: 'string', valueName: 'VIEWS', description: 'Extra augmented views used as training samples, e.g. aug-1,aug-2', defaultText: D.trainViews.join(',') || 'none' },
+    head: { type: 'string', valueName: 'TYPE', description: `Head: ${HEADS.join(', ')}`, defaultText: D.head.type },
+    hidden: { type: 'string', valueName: 'N', description: 'MLP hidden units', defaultText: String(D.mlp.hidden) },
+    dropout: { type: 'string', valueName: 'P', description: 'MLP dropout', defaultText: String(D.mlp.dropout) },
+    loss: { type: 'string', valueName: 'LOSS', description: 'bce, bce-weighted, focal, asymmetric', defaultText: D.loss },
+    'learning-rate': { type: 'string', valueName: 'LR', description: 'AdamW learning rate', defaultText: String(D.learningRate) },
+    'weight-decay': { type: 'string', valueName: 'WD', description: 'AdamW decoupled weight decay', defaultText: String(D.weightDecay) },
+    'batch-size': { type: 'string', valueName: 'N', description: 'Training batch size', defaultText: String(D.batchSize) },
+    epochs: { type: 'string', valueName: 'N', description: 'Maximum epochs', defaultText: String(D.maxEpochs) },
+    patience: { type: 'string', valueName: 'N', description: 'Epochs without a better validation loss before stopping', defaultText: String(D.patience) },
+    seed: { type: 'string', valueName: 'N', description: 'Seed for the split, initialisation and batches', defaultText: String(D.seed) },
+    thresholds: { type: 'string', valueName: 'POLICY', description: `Threshold policy: ${POLICIES.join(', ')}`, defaultText: D.thresholds },
+    'min-precision': { type: 'string', valueName: 'P', description: 'Lowest validation precision the global threshold may trade for F1', defaultText: String(D.minPrecision) },
+    'target-precision': { type: 'string', valueName: 'P', description: 'Per-genre precision for --thresholds per-genre-precision', defaultText: String(D.targetPrecision) },
     json: { type: 'boolean', description: 'Print the test evaluation as JSON on stdout' },
     clean: { type: 'boolean', description: 'Remove text from posters before embedding (see `posterscope clean`); predict then does too' },
     ...cleanOptions,
@@ -78,16 +79,16 @@ const command: CommandDefinition = {
     const images = listOption(context, 'images');
     const output = stringOption(context, 'output');
     if (!data || images.length === 0 || !output) throw usageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
-    const headName = checkOneOf('--head', HEADS, stringOption(context, 'head') ?? 'linear');
+    const headName = checkOneOf('--head', HEADS, stringOption(context, 'head') ?? D.head.type);
     const head: HeadSpec =
       headName === 'mlp'
-        ? { type: 'mlp', hidden: integerOption(context, 'hidden', 256, 1, 65536), dropout: numberOption(context, 'dropout', 0, 0.95) ?? 0.3 }
+        ? { type: 'mlp', hidden: integerOption(context, 'hidden', D.mlp.hidden, 1, 65536), dropout: numberOption(context, 'dropout', 0, 0.95) ?? D.mlp.dropout }
         : { type: 'linear' };
-    const policy = checkOneOf('--thresholds', POLICIES, stringOption(context, 'thresholds') ?? 'global');
+    const policy = checkOneOf('--thresholds', POLICIES, stringOption(context, 'thresholds') ?? D.thresholds);
     const thresholds: TuneOptions = {
       mode: policy,
-      minPrecision: numberOption(context, 'min-precision', 0, 1) ?? 0.45,
-      ...(policy === 'per-genre-precision' ? { targetPrecision: numberOption(context, 'target-precision', 0.01, 1) ?? 0.6 } : {}),
+      minPrecision: numberOption(context, 'min-precision', 0, 1) ?? D.minPrecision,
+      ...(policy === 'per-genre-precision' ? { targetPrecision: numberOption(context, 'target-precision', 0.01, 1) ?? D.targetPrecision } : {}),
     };
     const genres = stringOption(context, 'genres');
     const views = stringOption(context, 'views');
@@ -108,13 +109,13 @@ const command: CommandDefinition = {
       ...(views ? { views: views.split(',') } : {}),
       ...(trainViews !== undefined ? { trainViews: trainViews.split(',').filter(Boolean) } : {}),
       head,
-      loss: stringOption(context, 'loss') ?? 'bce',
+      loss: stringOption(context, 'loss') ?? D.loss,
       ...(learningRate !== undefined ? { learningRate } : {}),
       ...(weightDecay !== undefined ? { weightDecay } : {}),
-      batchSize: integerOption(context, 'batch-size', 256, 1, 65536),
-      maxEpochs: integerOption(context, 'epochs', 200, 1, 100_000),
-      patience: integerOption(context, 'patience', 8, 1, 100_000),
-      seed: integerOption(context, 'seed', 0, 0, 2 ** 31 - 1),
+      batchSize: integerOption(context, 'batch-size', D.batchSize, 1, 65536),
+      maxEpochs: integerOption(context, 'epochs', D.maxEpochs, 1, 100_000),
+      patience: integerOption(context, 'patience', D.patience, 1, 100_000),
+      seed: integerOption(context, 'seed', D.seed, 0, 2 ** 31 - 1),
       thresholds,
       ...cleanOf(context),
       progress,

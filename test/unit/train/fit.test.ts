@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fitHead, predictScores } from '../../../src/train/fit.js';
+import { headScores } from '../../../src/model/head.js';
+import { fitHead } from '../../../src/train/fit.js';
 import { Random } from '../../../src/random.js';
 
 /** Two informative dimensions, one genre each, plus noise dimensions. */
@@ -40,7 +41,7 @@ test('a linear head learns a separable problem, stops early and restores its bes
   const best = result.history[result.bestEpoch - 1]!;
   assert.equal(Math.min(...result.history.map((h) => h.validationLoss)), best.validationLoss);
   // The returned head is the best epoch's, not the last one's.
-  const scores = predictScores(result.head, validation.x, validation.rows);
+  const scores = headScores(result.head, validation.x, validation.rows);
   assert.ok(accuracy(scores, validation.y) > 0.93, `accuracy ${accuracy(scores, validation.y)}`);
   assert.ok(Math.abs(accuracy(scores, validation.y) - best.validationMicroF1) < 1e-9);
 });
@@ -49,7 +50,7 @@ test('training is deterministic for a seed, and differs across seeds', () => {
   const train = synthetic(200, 3);
   const validation = synthetic(50, 4);
   const run = (seed: number) =>
-    predictScores(
+    headScores(
       fitHead(train, validation, 2, { head: { type: 'mlp', hidden: 8, dropout: 0.2 }, loss: { type: 'bce' }, maxEpochs: 5, seed, validationMetrics }).head,
       validation.x,
       validation.rows,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdamW } from '../../../src/train/adamw.js';
-import { GenreHead, type HeadSpec } from '../../../src/train/head.js';
+import { type HeadSpec, headScores, standardize } from '../../../src/model/head.js';
+import { GenreHead } from '../../../src/train/head.js';
 import { type LossSpec, computeLoss, parseLoss, positiveWeights } from '../../../src/train/loss.js';
 import { Random } from '../../../src/random.js';
-import { fitStandardizer, standardize } from '../../../src/train/standardize.js';
+import { fitStandardizer } from '../../../src/train/standardize.js';
 
 const rows = 3;
 const inputs = 4;
@@ -93,5 +94,16 @@ test('standardisation gives zero mean, unit variance on the rows it was fitted o
     const values = [z[d]!, z[2 + d]!, z[4 + d]!];
     assert.ok(Math.abs(values.reduce((a, b) => a + b) / 3) < 1e-6);
     assert.ok(Math.abs(values.reduce((a, b) => a + b * b, 0) / 3 - 1) < 1e-5);
+  }
+});
+
+test('training without dropout and inference run the same forward pass', () => {
+  for (const spec of [{ type: 'linear' }, { type: 'mlp', hidden: 5, dropout: 0 }, { type: 'mlp', hidden: 5, dropout: 0.5 }] as const) {
+    const head = GenreHead.create(spec, inputs, genres, new Random(4));
+    const inference = headScores(head, x, rows);
+    // With dropout the training pass differs (that is the point); at 0 it must not.
+    const training = head.forward(x, rows, new Random(5)).map((z) => 1 / (1 + Math.exp(-z)));
+    if (spec.type === 'mlp' && spec.dropout > 0) assert.notDeepEqual(Array.from(training), Array.from(inference));
+    else assert.deepEqual(Array.from(training, (v) => v.toFixed(6)), Array.from(inference, (v) => v.toFixed(6)));
   }
 });

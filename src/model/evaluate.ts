@@ -1,16 +1,17 @@
 /**
  * `evaluate()`: how good a bundle is, on its own test split or on any
  * labelled file, always beside the label-frequency prior and random scores.
+ * It gathers the model's scores and the labels; the report itself is
+ * `evaluateScores` (eval/report.ts).
  */
 import { resolve } from 'node:path';
 import { readDataset, type DatasetOptions } from '../data/dataset.js';
 import { PosterscopeError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
-import { type LoadModelOptions, loadModel } from '../model/model.js';
-import { readSplit } from '../model/bundle.js';
-import { applyPolicy } from '../model/thresholds.js';
+import { type EvaluationReport, evaluateScores } from '../eval/report.js';
 import type { Progress } from '../progress.js';
-import { type EvaluationReport, evaluate as evaluateScores } from './metrics.js';
+import { readSplit } from './bundle.js';
+import { type LoadModelOptions, loadModel } from './model.js';
 
 export interface EvaluateOptions extends LoadModelOptions, Partial<Omit<DatasetOptions, 'genres'>> {
   /** Bundle directory; default the built-in model. */
@@ -43,19 +44,19 @@ export interface ModelEvaluation extends EvaluationReport {
 export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEvaluation> {
   const model = await loadModel(options.model, options);
   try {
-    const training = (model.manifest.training ?? {}) as { data?: string; images?: string[]; prior?: number[] };
-    const data = options.data ?? training.data;
-    const images = options.images?.length ? options.images : training.images;
+    const { training } = model.manifest;
+    const data = options.data ?? training?.data;
+    const images = options.images?.length ? options.images : training?.images;
     if (!data || !images?.length) {
       throw new PosterscopeError('INVALID_ARGUMENT', 'Expected --data FILE and --images DIR (the bundle does not record its training data) for data but received nothing');
     }
-    const ownData = training.data !== undefined && resolve(training.data) === resolve(data);
+    const ownData = training !== undefined && resolve(training.data) === resolve(data);
     const split = options.split ?? (ownData ? 'test' : 'all');
     const { model: _model, split: _split, views: _views, progress: _progress, log: _log, ...datasetOptions } = options;
     const dataset = await readDataset({ ...datasetOptions, data, images });
     let rows = dataset.rows.filter((row) => row.image !== null);
     if (split !== 'all') {
-      const record = await readSplit(model.path);
+      const record = await readSplit(model);
       if (!record) throw new PosterscopeError('MODEL_INVALID', `${model.path} has no split.json: use --split all`);
       const ids = new Set(record[split].map((r) => r.id));
       rows = rows.filter((row) => ids.has(row.id));
@@ -83,15 +84,8 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEval
         if (g !== undefined) labels[k * G + g] = 1;
       }
     });
-    const prior = training.prior && training.prior.length === G ? Float32Array.from(training.prior) : undefined;
-    const report = evaluateScores({
-      scores,
-      labels,
-      rows: n,
-      genres: [...genres],
-      predicted: applyPolicy(scores, n, G, model.manifest.thresholds),
-      ...(prior ? { trainPrior: prior } : {}),
-    });
+    const prior = training?.prior.length === G ? Float32Array.from(training.prior) : undefined;
+    const report = evaluateScores({ scores, labels, rows: n, genres, policy: model.manifest.thresholds, ...(prior ? { trainPrior: prior } : {}) });
     return { ...report, model: model.path, data, split, skipped: rows.length - n };
   } finally {
     await model.release();

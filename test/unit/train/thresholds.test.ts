@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { decide } from '../../../src/eval/decide.js';
 import { ConfusionCounts } from '../../../src/eval/metrics.js';
-import { applyPolicy, tuneThresholds } from '../../../src/model/thresholds.js';
+import { tuneThresholds } from '../../../src/train/thresholds.js';
 
 const u8 = (...v: number[]) => new Uint8Array(v);
 const f32 = (...v: number[]) => new Float32Array(v);
@@ -9,27 +10,6 @@ const close = (actual: number, expected: number, message?: string) =>
   assert.ok(Math.abs(actual - expected) < 1e-9, `${message ?? ''} expected ${expected}, got ${actual}`);
 
 // Scores sit between grid points (x.xx5) so no case hinges on float rounding.
-
-test('applyPolicy: per-genre thresholds with NaN falling back to global', () => {
-  const scores = f32(0.4, 0.6, 0.2, /**/ 0.9, 0.35, 0.1);
-  assert.deepEqual(applyPolicy(scores, 2, 3, { global: 0.5 }), u8(0, 1, 0, 1, 0, 0));
-  assert.deepEqual(applyPolicy(scores, 2, 3, { global: 0.5, perGenre: [0.3, NaN, 0.15] }), u8(1, 1, 1, 1, 0, 0));
-  // JSON writes NaN as null; a policy read back from a bundle decides the same.
-  const policy = JSON.parse(JSON.stringify({ global: 0.5, perGenre: [0.3, NaN, 0.15] }));
-  assert.deepEqual(policy.perGenre, [0.3, null, 0.15]);
-  assert.deepEqual(applyPolicy(scores, 2, 3, policy), u8(1, 1, 1, 1, 0, 0));
-});
-
-test('applyPolicy: topK keeps the highest passing scores, atLeastOne fills empty rows with the top genre', () => {
-  const scores = f32(0.7, 0.8, 0.6, /**/ 0.2, 0.1, 0.3, /**/ 0.6, 0.6, 0.9);
-  assert.deepEqual(applyPolicy(scores, 3, 3, { global: 0.5, topK: 2 }), u8(1, 1, 0, /**/ 0, 0, 0, /**/ 1, 0, 1));
-  assert.deepEqual(applyPolicy(scores, 3, 3, { global: 0.5, atLeastOne: true }), u8(1, 1, 1, /**/ 0, 0, 1, /**/ 1, 1, 1));
-  assert.deepEqual(applyPolicy(scores, 3, 3, { global: 0.5, topK: 1, atLeastOne: true }), u8(0, 1, 0, /**/ 0, 0, 1, /**/ 0, 0, 1));
-  // topK only trims genres that passed: a high threshold still leaves rows empty.
-  assert.deepEqual(applyPolicy(scores, 3, 3, { global: 0.85, topK: 2 }), u8(0, 0, 0, /**/ 0, 0, 0, /**/ 0, 0, 1));
-  // The `tuned` record a tuned policy carries does not get in the way.
-  assert.deepEqual(applyPolicy(scores, 3, 3, { global: 0.85, tuned: { mode: 'global' } } as never), u8(0, 0, 0, 0, 0, 0, 0, 0, 1));
-});
 
 // One genre, six posters. Micro-F1 by threshold range (positives at 0.905, 0.805, 0.405):
 //   (0.805, 0.905] 2/5   (0.605, 0.805] 4/5 (precision 1)   (0.405, 0.605] 4/6
@@ -99,7 +79,7 @@ test('per-genre-precision: the lowest threshold reaching the target precision, e
   assert.equal(policy.perGenre![0], 0.33);
   assert.ok(Number.isNaN(policy.perGenre![1]));
   assert.equal(policy.tuned.fellBack, 1);
-  const counts = new ConfusionCounts().add(applyPolicy(rare.scores, 20, 2, policy), rare.labels, 20, 2);
+  const counts = new ConfusionCounts().add(decide(rare.scores, 20, 2, policy), rare.labels, 20, 2);
   assert.ok(counts.precision(0) >= 0.75 && counts.precision(0) < 0.8, `precision ${counts.precision(0)}`);
   assert.equal(counts.predicted(0), 13);
 
@@ -126,15 +106,4 @@ test('BAD CALL - tuneThresholds options name the parameter', () => {
   assert.throws(tune({ mode: 'global', minPrecision: 2 }), { subject: 'minPrecision' });
   assert.throws(tune({ mode: 'per-genre-f1', minPositives: -1 }), { subject: 'minPositives' });
   assert.throws(() => tuneThresholds(rare.scores, rare.labels, 20, 3, { mode: 'global' }), { message: 'Expected 60 (20 rows x 3 genres) for scores.length but received number 40' });
-});
-
-test('BAD CALL - applyPolicy rejects a malformed policy', () => {
-  const scores = f32(0.4, 0.6);
-  assert.throws(() => applyPolicy(scores, 1, 2, { global: 1.5 }), { code: 'INVALID_ARGUMENT', message: 'Expected number between 0 and 1 for global but received number 1.5' });
-  assert.throws(() => applyPolicy(scores, 1, 2, { global: 0.5, perGenre: [0.5, 0.5, 0.5] }), {
-    message: 'Expected an array of 2 thresholds for perGenre but received array of length 3',
-  });
-  assert.throws(() => applyPolicy(scores, 1, 2, { global: 0.5, perGenre: [0.5, -0.1] }), { subject: 'perGenre[1]' });
-  assert.throws(() => applyPolicy(scores, 1, 2, { global: 0.5, atLeastOne: 'yes' as never }), { message: 'Expected boolean for atLeastOne but received string "yes"' });
-  assert.throws(() => applyPolicy(scores, 1, 2, undefined as never), { subject: 'policy' });
 });

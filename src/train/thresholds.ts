@@ -1,33 +1,18 @@
 /**
- * Threshold policies: how sigmoid scores become a set of genres, and how the
- * thresholds are tuned on validation data.
- *
- * A score passes a threshold when `score >= threshold`, compared in float32
- * like the scores themselves (see `decide` in eval/metrics).
+ * Tuning a threshold policy on validation scores (the policy itself, and the
+ * one rule that applies it, are in eval/decide.ts).
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
-import { ConfusionCounts, checkMatrix } from '../eval/metrics.js';
-
-export interface ThresholdPolicy {
-  /** Global threshold used for every genre without its own. */
-  global: number;
-  /**
-   * Optional per-genre thresholds (same order and length as genres); NaN or
-   * absent entry = use global. `null` is accepted too: it is what
-   * `JSON.stringify` writes for NaN.
-   */
-  perGenre?: number[];
-  /** Keep at most k genres per poster (highest scores that pass their threshold). */
-  topK?: number;
-  /** Always predict at least the top genre, even if below threshold. */
-  atLeastOne?: boolean;
-}
+import { type ThresholdPolicy, checkMatrix, checkUnit, decide } from '../eval/decide.js';
+import { ConfusionCounts } from '../eval/metrics.js';
+import type { TuningRecord } from '../model/bundle.js';
+import { TRAIN_DEFAULTS } from './defaults.js';
 
 export interface TuneOptions {
   mode: 'global' | 'per-genre-f1' | 'per-genre-precision';
   /** For per-genre-precision: the precision each genre must reach. */
   targetPrecision?: number;
-  /** Genres with fewer validation positives than this keep the global threshold. Default 10. */
+  /** Genres with fewer validation positives than this keep the global threshold. Default TRAIN_DEFAULTS.minPositives. */
   minPositives?: number;
   /**
    * For the global threshold: the lowest micro precision accepted while
@@ -42,75 +27,10 @@ export interface TuneOptions {
   atLeastOne?: boolean;
 }
 
-export type TunedPolicy = ThresholdPolicy & {
-  tuned: {
-    mode: string;
-    /** Micro-F1 of the returned policy (topK and atLeastOne included) on the tuning data. */
-    validationMicroF1: number;
-    /** Genres that fell back to the global threshold (0 in global mode). */
-    fellBack: number;
-  };
-};
+export type TunedPolicy = ThresholdPolicy & { tuned: TuningRecord };
 
 const MODES = ['global', 'per-genre-f1', 'per-genre-precision'] as const;
 const DEFAULT_GRID = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
-
-function checkUnit(name: string, value: unknown, lowOpen = false): number {
-  if (typeof value !== 'number' || !(lowOpen ? value > 0 : value >= 0) || !(value <= 1)) {
-    throw invalidParameterError(name, lowOpen ? 'number in (0, 1]' : 'number between 0 and 1', value);
-  }
-  return value;
-}
-
-/** Validates a policy against `genres` and returns the threshold of every genre. */
-function resolveThresholds(policy: ThresholdPolicy, genres: number): Float32Array {
-  if (typeof policy !== 'object' || policy === null) throw invalidParameterError('policy', 'a threshold policy object', policy);
-  const thresholds = new Float32Array(genres).fill(checkUnit('global', policy.global));
-  if (policy.perGenre !== undefined) {
-    if (!Array.isArray(policy.perGenre) || policy.perGenre.length !== genres) {
-      throw invalidParameterError('perGenre', `an array of ${genres} thresholds`, policy.perGenre);
-    }
-    policy.perGenre.forEach((t: number | null | undefined, g) => {
-      if (t !== null && t !== undefined && !Number.isNaN(t)) thresholds[g] = checkUnit(`perGenre[${g}]`, t);
-    });
-  }
-  if (policy.topK !== undefined) checkInteger('topK', policy.topK, 1, genres);
-  if (policy.atLeastOne !== undefined && typeof policy.atLeastOne !== 'boolean') {
-    throw invalidParameterError('atLeastOne', 'boolean', policy.atLeastOne);
-  }
-  return thresholds;
-}
-
-/**
- * Turns scores into 0/1 decisions: per-genre (or global) thresholds, then
- * topK keeps the highest passing scores (ties to the lower genre index), then
- * atLeastOne adds the top genre to a row left empty.
- *
- * @example
- *   applyPolicy(new Float32Array([0.7, 0.8, 0.6, 0.2, 0.1, 0.3]), 2, 3, { global: 0.5, topK: 2, atLeastOne: true })
- *   // -> Uint8Array [1, 1, 0, 0, 0, 1]
- */
-export function applyPolicy(scores: Float32Array, rows: number, genres: number, policy: ThresholdPolicy): Uint8Array {
-  checkMatrix('scores', scores, rows, genres, 'scores');
-  const thresholds = resolveThresholds(policy, genres);
-  const out = new Uint8Array(rows * genres);
-  const passing: number[] = [];
-  for (let r = 0, o = 0; r < rows; r++, o += genres) {
-    passing.length = 0;
-    let top = 0;
-    for (let g = 0; g < genres; g++) {
-      if (scores[o + g]! >= thresholds[g]!) passing.push(g);
-      if (scores[o + g]! > scores[o + top]!) top = g;
-    }
-    if (policy.topK !== undefined && passing.length > policy.topK) {
-      passing.sort((a, b) => scores[o + b]! - scores[o + a]! || a - b);
-      passing.length = policy.topK;
-    }
-    for (const g of passing) out[o + g] = 1;
-    if (policy.atLeastOne && passing.length === 0) out[o + top] = 1;
-  }
-  return out;
-}
 
 /**
  * One genre's true and false positives at every grid threshold, from a
@@ -152,7 +72,7 @@ function tuneGlobal(scores: Float32Array, labels: Uint8Array, rows: number, genr
   // Descending, so a strict improvement is needed to move to a lower threshold.
   for (let i = grid.length - 1; i >= 0; i--) {
     const t = grid[i]!;
-    const c = new ConfusionCounts().add(applyPolicy(scores, rows, genres, { global: t, ...extras }), labels, rows, genres);
+    const c = new ConfusionCounts().add(decide(scores, rows, genres, { global: t, ...extras }), labels, rows, genres);
     const [precision, f1] = [c.microPrecision(), c.microFBeta(1)];
     if (precision >= minPrecision && (!best || f1 > best.f1)) best = { t, f1 };
     if (precision > precise.precision || (precision === precise.precision && f1 > precise.f1)) precise = { t, precision, f1 };
@@ -186,7 +106,7 @@ export function tuneThresholds(scores: Float32Array, labels: Uint8Array, rows: n
   const { mode } = options;
   if (!MODES.includes(mode)) throw invalidParameterError('mode', `one of ${MODES.map((m) => `"${m}"`).join(', ')}`, mode);
   const target = mode === 'per-genre-precision' ? checkUnit('targetPrecision', options.targetPrecision, true) : 0;
-  const minPositives = checkInteger('minPositives', options.minPositives ?? 10, 0, Number.MAX_SAFE_INTEGER);
+  const minPositives = checkInteger('minPositives', options.minPositives ?? TRAIN_DEFAULTS.minPositives, 0, Number.MAX_SAFE_INTEGER);
   const minPrecision = checkUnit('minPrecision', options.minPrecision ?? 0);
   if (options.grid !== undefined && (!Array.isArray(options.grid) || options.grid.length === 0)) {
     throw invalidParameterError('grid', 'a non-empty array of thresholds', options.grid);
@@ -199,7 +119,7 @@ export function tuneThresholds(scores: Float32Array, labels: Uint8Array, rows: n
   const policy: ThresholdPolicy = { global: tuneGlobal(scores, labels, rows, genres, grid, minPrecision, extras), ...extras };
   let fellBack = 0;
   if (mode !== 'global') {
-    const grid32 = Float32Array.from(grid); // compare in float32, as applyPolicy does
+    const grid32 = Float32Array.from(grid); // compare in float32, as decide does
     policy.perGenre = Array.from({ length: genres }, (_, g) => {
       const { tp, fp, positives } = genreCurve(scores, labels, rows, genres, g, grid32);
       let pick = -1;
@@ -218,6 +138,6 @@ export function tuneThresholds(scores: Float32Array, labels: Uint8Array, rows: n
       return pick < 0 ? NaN : grid[pick]!;
     });
   }
-  const validation = new ConfusionCounts().add(applyPolicy(scores, rows, genres, policy), labels, rows, genres);
+  const validation = new ConfusionCounts().add(decide(scores, rows, genres, policy), labels, rows, genres);
   return { ...policy, tuned: { mode, validationMicroF1: validation.microFBeta(1), fellBack } };
 }
