@@ -1,15 +1,17 @@
 /**
  * Posters in, cached embeddings out, with decoding overlapping inference.
  *
- * ONNX Runtime runs a batch on the main thread while sharp decodes and
- * resizes the next posters on libuv's thread pool, so both cores stay busy.
+ * The inference workers (one per core by default, see onnx-runtime.ts) each
+ * run a batch while the main thread reads, decodes, crops and normalises the
+ * next posters; one batch buffer per worker is in flight and one more is
+ * being filled, all transferred to and from the workers, never copied.
  * Crops from several posters and views are packed into full batches; each
  * view's embedding is the mean of its crops' features.
  */
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError } from '../errors.js';
-import { type DecodeOptions, decodePoster, readPosterFile } from '../image/poster.js';
+import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
@@ -128,7 +130,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         finish({ index, source, contentHash: hash, cached: true, ...(vectors ? { vectors } : {}) });
         return;
       }
-      const decoded = await decodePoster({ bytes, source }, options.decode);
+      const decoded = await decodePosterBytes(bytes, source, hash, options.decode);
       const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
       const rendered = await Promise.all(missing.map((v) => renderView(poster, options.views[v]!, backbone.viewInput)));
       const job: Job = {
@@ -177,8 +179,9 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   progress.start('embed', sources.length, 'posters');
-  // Two batch buffers: the main thread fills one while the worker runs the other.
-  const free: Float32Array[] = [new Float32Array(batchSize * backbone.cropSize), new Float32Array(batchSize * backbone.cropSize)];
+  // One batch buffer per inference worker in flight, plus one being filled.
+  const parallelism = Math.max(1, backbone.parallelism);
+  const free: Float32Array[] = Array.from({ length: parallelism + 1 }, () => new Float32Array(batchSize * backbone.cropSize));
   let inFlight = 0;
   let fatal: unknown;
   pump();
@@ -186,7 +189,11 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     if (fatal !== undefined) throw fatal;
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
     if (free.length > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
-      const items = queue.splice(0, batchSize);
+      // Nothing more is coming: share the last crops between the idle workers
+      // instead of running them as one batch on one core.
+      const idle = Math.max(1, Math.min(parallelism - inFlight, free.length));
+      const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
+      const items = queue.splice(0, take);
       const waiters = roomWaiters;
       roomWaiters = [];
       waiters.forEach((resolve) => resolve());
