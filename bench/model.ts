@@ -72,7 +72,7 @@ rows.push(['cold predict, 1 poster, process start to exit (s, median of 5)', tim
 
 // 3. Throughput over the unlabeled posters, nothing cached.
 const backbone = await loadBackbone(manifest.backbone.spec, { mirrors, cacheDir, offline: true });
-const modelOnly = await measureModelOnly(backbone, 8);
+const modelOnly = (await measureModelOnly(backbone, 8)).rate;
 await backbone.release();
 const files = (await readdir(join(posters, 'unlabeled'))).map((f) => join(posters, 'unlabeled', f));
 const model = await loadModel(DEFAULT_MODEL_PATH, { mirrors, cacheDir, offline: true });

@@ -38,7 +38,7 @@ await model.release();
 
 // Model-only throughput on preprocessed batches, for the ratio.
 const backbone = await loadBackbone('mobilenetv2', { mirrors: [mirror], cacheDir, offline: true });
-const modelOnly = await measureModelOnly(backbone, 8);
+const modelOnly = (await measureModelOnly(backbone, 8)).rate;
 await backbone.release();
 
 const server = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--max-queue', '1024'], {
