@@ -85,6 +85,7 @@ let compiled: { factory: ModuleFactory; wasm: WebAssembly.Module } | undefined;
 let instance: Promise<MozJpegModule> | undefined;
 /** What the decoder printed during the current call: libjpeg warnings ("Premature end of JPEG file") and errors. */
 let messages: string[] = [];
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 async function decoder(): Promise<MozJpegModule> {
   if (!compiled) {
@@ -126,12 +127,24 @@ export async function decodePlainJpeg(bytes: Uint8Array, header: JpegHeader): Pr
     return undefined;
   }
   if (!image || messages.length > 0 || image.width !== header.width || image.height !== header.height) return undefined;
-  const rgba = image.data;
-  const pixels = Buffer.allocUnsafe(image.width * image.height * 3);
-  for (let p = 0, q = 0; p < rgba.length; p += 4, q += 3) {
-    pixels[q] = rgba[p]!;
-    pixels[q + 1] = rgba[p + 1]!;
-    pixels[q + 2] = rgba[p + 2]!;
+  const count = image.width * image.height;
+  const pixels = Buffer.allocUnsafe(count * 3);
+  const data = image.data;
+  if (data.byteOffset % 4 === 0 && LITTLE_ENDIAN) {
+    // One 32-bit read per RGBA pixel (R in the low byte); byte stores keep the low 8 bits.
+    const words = new Uint32Array(data.buffer, data.byteOffset, count);
+    for (let i = 0, q = 0; i < count; i++, q += 3) {
+      const v = words[i]!;
+      pixels[q] = v;
+      pixels[q + 1] = v >>> 8;
+      pixels[q + 2] = v >>> 16;
+    }
+  } else {
+    for (let p = 0, q = 0; q < pixels.length; p += 4, q += 3) {
+      pixels[q] = data[p]!;
+      pixels[q + 1] = data[p + 1]!;
+      pixels[q + 2] = data[p + 2]!;
+    }
   }
   return pixels;
 }
