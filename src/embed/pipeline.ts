@@ -79,6 +79,14 @@ interface QueuedCrop {
   crop: Crop;
 }
 
+/** Batch buffers of finished runs, per backbone, for the next run to reuse. */
+const spareBatches = new WeakMap<Backbone, Float32Array[]>();
+
+function takeSpare(spare: Float32Array[], length: number): Float32Array {
+  const at = spare.findIndex((buffer) => buffer.length === length);
+  return at >= 0 ? spare.splice(at, 1)[0]! : new Float32Array(length);
+}
+
 /**
  * Embeds posters with every view, skipping what the cache already holds.
  *
@@ -179,25 +187,32 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   progress.start('embed', sources.length, 'posters');
-  // One batch buffer per inference worker in flight, plus one being filled.
+  // One batch buffer per inference worker in flight, plus one being filled;
+  // borrowed from the backbone's spares (a server calls this per request
+  // batch: three fresh 9.6 MB buffers each time cost page faults and resident memory).
   const parallelism = Math.max(1, backbone.parallelism);
-  const free: Float32Array[] = Array.from({ length: parallelism + 1 }, () => new Float32Array(batchSize * backbone.cropSize));
+  const batchLength = batchSize * backbone.cropSize;
+  const spare = spareBatches.get(backbone) ?? [];
+  spareBatches.set(backbone, spare);
+  const free: Float32Array[] = [];
+  let buffers = parallelism + 1;
   let inFlight = 0;
   let fatal: unknown;
   pump();
   for (;;) {
     if (fatal !== undefined) throw fatal;
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
-    if (free.length > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
+    if (buffers > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
       // Nothing more is coming: share the last crops between the idle workers
       // instead of running them as one batch on one core.
-      const idle = Math.max(1, Math.min(parallelism - inFlight, free.length));
+      const idle = Math.max(1, Math.min(parallelism - inFlight, buffers));
       const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
       const items = queue.splice(0, take);
       const waiters = roomWaiters;
       roomWaiters = [];
       waiters.forEach((resolve) => resolve());
-      const buffer = free.pop()!;
+      const buffer = free.pop() ?? takeSpare(spare, batchLength);
+      buffers--;
       backbone.pack(
         items.map((item) => item.crop),
         buffer,
@@ -206,6 +221,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       backbone.run(buffer, items.length).then(
         ({ features, batch }) => {
           inFlight--;
+          buffers++;
           free.push(batch);
           summary.passes += items.length;
           items.forEach((item, i) => {
@@ -228,6 +244,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       wake = resolve;
     });
   }
+  spare.push(...free.splice(0, Math.max(0, 2 * (parallelism + 1) - spare.length)));
   cache?.flush();
   summary.seconds = (performance.now() - started) / 1000;
   progress.done(
