@@ -12,8 +12,10 @@ import { type BackboneSpec, getBackboneSpec } from './registry.js';
 import { PosterscopeError } from '../errors.js';
 
 export interface LoadBackboneOptions extends ResolveOptions {
-  /** Intra-op threads for ONNX Runtime. Default 0: one per core. */
+  /** Intra-op threads per inference worker. Default 1. */
   threads?: number;
+  /** Inference worker threads holding the model (batches run in parallel). Default: one per core. */
+  workers?: number;
 }
 
 export interface Backbone {
@@ -27,6 +29,8 @@ export interface Backbone {
   readonly viewInput: ViewInput;
   /** Values in one input-size crop (height x width x 3). */
   readonly cropSize: number;
+  /** Batches worth keeping in flight: one per inference worker. */
+  readonly parallelism: number;
   /** Normalises `crops` into `batch` (which must hold at least crops.length crops). */
   pack(crops: readonly Crop[], batch: Float32Array): void;
   /**
@@ -63,6 +67,7 @@ export async function loadBackbone(
     inputName: spec.input.name,
     outputName: FEATURE_OUTPUT,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   });
   const { height, width, layout } = spec.input;
   const cropSize = height * width * 3;
@@ -75,6 +80,7 @@ export async function loadBackbone(
     dim: spec.feature.dim,
     viewInput: { height, width, policy: spec.resize.policy, kernel: spec.resize.kernel },
     cropSize,
+    parallelism: runner.workers,
     pack(crops, batch) {
       crops.forEach((crop, i) => {
         if (crop.length !== cropSize) {

@@ -1,8 +1,14 @@
 /**
  * The main thread's handle on ONNX Runtime. `InferenceRunner` sends float32
- * batches to the process's inference worker (`onnx-worker.ts`, the only
+ * batches to the process's inference workers (`onnx-worker.ts`, the only
  * module that imports `onnxruntime-node`) and gets feature batches back.
  * Input buffers are transferred, not copied, and come back with the result.
+ *
+ * A model is loaded into `workers` worker threads, each session running
+ * `threads` intra-op threads. On small machines several single-threaded
+ * sessions beat one multi-threaded session: intra-op parallelism costs about
+ * 20 % more CPU per poster (measured, see bench:embed --profile), and with
+ * one batch per worker in flight the cores never wait on each other.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -12,8 +18,10 @@ import type { WorkerReply, WorkerRequest } from './onnx-worker.js';
 export interface RunnerOptions {
   inputName: string;
   outputName: string;
-  /** Intra-op threads. Default: 0, one per available core. */
+  /** Intra-op threads per worker. Default 1. */
   threads?: number;
+  /** Inference worker threads holding the model. Default: one per available core. */
+  workers?: number;
 }
 
 export interface RunResult {
@@ -24,13 +32,28 @@ export interface RunResult {
   input: Float32Array;
 }
 
+/** CPU time of one worker, for profiles: ns spent inside ONNX Runtime, and ns of the whole thread. */
+export interface WorkerCpu {
+  tid: number;
+  runNs: number;
+  threadNs: number;
+  runs: number;
+}
+
 export interface InferenceRunner {
+  /** Worker threads this model is loaded in: the most batches worth keeping in flight. */
+  readonly workers: number;
   /**
    * Runs one batch; `shape` is the input shape, e.g. [16, 3, 224, 224].
-   * `input` is transferred to the worker: use the one in the result afterwards.
+   * `input` is transferred to a worker: use the one in the result afterwards.
    */
   run(input: Float32Array, shape: readonly number[]): Promise<RunResult>;
   release(): Promise<void>;
+}
+
+/** Defaults for a machine: one single-threaded session per core. */
+export function defaultInferenceLayout(): { workers: number; threads: number } {
+  return { workers: Math.max(1, availableParallelism()), threads: 1 };
 }
 
 // Run from TypeScript sources (tests, benchmarks under tsx), the worker is .ts
@@ -40,81 +63,128 @@ const WORKER_URL = new URL(FROM_SOURCE ? './onnx-worker.ts' : './onnx-worker.js'
 
 type Waiter = { resolve: (reply: WorkerReply) => void; reject: (error: Error) => void };
 
-/** The process's one inference thread, started on first use, idle-unref'd so it never keeps the process alive. */
-let inference: { worker: Worker; pending: Map<number, Waiter>; nextId: number } | undefined;
+interface InferenceThread {
+  worker: Worker;
+  pending: Map<number, Waiter>;
+  /** Runs sent and not yet answered. */
+  busy: number;
+  dead: boolean;
+}
 
-function inferenceWorker() {
-  if (inference) return inference;
+/** The process's inference threads, started on demand and unref'd while idle so they never keep the process alive. */
+const pool: InferenceThread[] = [];
+let nextRequestId = 0;
+
+function startThread(): InferenceThread {
   const worker = FROM_SOURCE
     ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`, { eval: true })
     : new Worker(WORKER_URL);
-  const state = { worker, pending: new Map<number, Waiter>(), nextId: 0 };
+  const thread: InferenceThread = { worker, pending: new Map(), busy: 0, dead: false };
   const failAll = (error: Error) => {
-    for (const waiter of state.pending.values()) waiter.reject(error);
-    state.pending.clear();
-    if (inference === state) inference = undefined;
+    thread.dead = true;
+    for (const waiter of thread.pending.values()) waiter.reject(error);
+    thread.pending.clear();
+    const at = pool.indexOf(thread);
+    if (at >= 0) pool.splice(at, 1);
   };
   worker.on('message', (reply: WorkerReply) => {
-    const waiter = state.pending.get(reply.id);
-    state.pending.delete(reply.id);
-    if (state.pending.size === 0) worker.unref();
+    const waiter = thread.pending.get(reply.id);
+    thread.pending.delete(reply.id);
+    if (thread.pending.size === 0) worker.unref();
     waiter?.resolve(reply);
   });
   worker.on('error', (error) => failAll(new PosterscopeError('MODEL_INVALID', `inference worker crashed: ${error.message}`, { cause: error })));
   worker.on('exit', (code) => failAll(new PosterscopeError('MODEL_INVALID', `inference worker exited (code ${code})`)));
   worker.unref();
-  inference = state;
-  return state;
+  pool.push(thread);
+  return thread;
 }
 
-function request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
-  const state = inferenceWorker();
+/** The first `count` inference threads, starting any that are missing. */
+function threads(count: number): InferenceThread[] {
+  while (pool.length < count) startThread();
+  return pool.slice(0, count);
+}
+
+function request(thread: InferenceThread, message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+  if (thread.dead) return Promise.reject(new PosterscopeError('MODEL_INVALID', 'inference worker is gone'));
   // Keep the process alive while a request is in flight, not while idle.
-  state.worker.ref();
+  thread.worker.ref();
   return new Promise((resolve, reject) => {
-    state.pending.set(message.id, { resolve, reject });
-    state.worker.postMessage(message, transfer);
+    thread.pending.set(message.id, { resolve, reject });
+    thread.worker.postMessage(message, transfer);
   });
 }
 
-function nextId(): number {
-  return inferenceWorker().nextId++;
+/**
+ * CPU used by every inference thread since it started (for `bench:embed --profile`).
+ *
+ * @example
+ *   (await inferenceCpu())[0] // -> { tid: 21205, runNs: 4_210_000_000, threadNs: 4_380_000_000, runs: 263 }
+ */
+export async function inferenceCpu(): Promise<WorkerCpu[]> {
+  const replies = await Promise.all(pool.map((thread) => request(thread, { type: 'cpu', id: nextRequestId++ })));
+  return replies.flatMap((reply) => (reply.type === 'cpu' ? [reply.cpu] : []));
 }
 
 export async function createRunner(model: Uint8Array, options: RunnerOptions): Promise<InferenceRunner> {
-  const session = nextId();
-  const loaded = await request({
-    type: 'load',
-    id: session,
-    model,
-    inputName: options.inputName,
-    outputName: options.outputName,
-    // ONNX Runtime's own default uses one thread in some containers; ask for every core.
-    threads: options.threads || availableParallelism(),
-  });
-  if (loaded.type === 'error') throw new PosterscopeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${loaded.message}`);
-  if (loaded.type !== 'loaded') throw new PosterscopeError('MODEL_INVALID', 'inference worker gave an unexpected reply');
-  let released = false;
+  const layout = defaultInferenceLayout();
+  const count = Math.max(1, options.workers || layout.workers);
+  const intraOp = Math.max(1, options.threads || layout.threads);
+  const replicas = threads(count);
+  const sessions = new Map<InferenceThread, number>();
   const release = async () => {
-    if (released) return;
-    released = true;
-    await request({ type: 'release', id: nextId(), session });
+    const loaded = [...sessions];
+    sessions.clear();
+    await Promise.all(loaded.map(([thread, session]) => request(thread, { type: 'release', id: nextRequestId++, session }).catch(() => undefined)));
   };
-  for (const [kind, names, name] of [
-    ['input', loaded.inputNames, options.inputName],
-    ['output', loaded.outputNames, options.outputName],
-  ] as const) {
-    if (!names.includes(name)) {
+  for (const thread of replicas) {
+    const session = nextRequestId++;
+    const loaded = await request(thread, {
+      type: 'load',
+      id: session,
+      model,
+      inputName: options.inputName,
+      outputName: options.outputName,
+      threads: intraOp,
+    });
+    if (loaded.type === 'error') {
       await release();
-      throw new PosterscopeError('MODEL_INVALID', `ONNX model has no ${kind} "${name}" (it has ${names.join(', ')})`);
+      throw new PosterscopeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${loaded.message}`);
+    }
+    if (loaded.type !== 'loaded') {
+      await release();
+      throw new PosterscopeError('MODEL_INVALID', 'inference worker gave an unexpected reply');
+    }
+    sessions.set(thread, session);
+    for (const [kind, names, name] of [
+      ['input', loaded.inputNames, options.inputName],
+      ['output', loaded.outputNames, options.outputName],
+    ] as const) {
+      if (!names.includes(name)) {
+        await release();
+        throw new PosterscopeError('MODEL_INVALID', `ONNX model has no ${kind} "${name}" (it has ${names.join(', ')})`);
+      }
     }
   }
   return {
+    workers: replicas.length,
     async run(input, shape) {
-      if (released) throw new PosterscopeError('INVALID_ARGUMENT', 'the backbone was released');
-      const reply = await request({ type: 'run', id: nextId(), session, input, shape: [...shape] }, [input.buffer as ArrayBuffer]);
-      if (reply.type === 'result') return { data: reply.data, dims: reply.dims, input: reply.input };
-      throw new PosterscopeError('MODEL_INVALID', `inference failed: ${reply.type === 'error' ? reply.message : 'unexpected reply'}`);
+      if (sessions.size === 0) throw new PosterscopeError('INVALID_ARGUMENT', 'the backbone was released');
+      // The least busy replica; a worker runs one batch at a time, so this spreads batches over the cores.
+      let thread: InferenceThread | undefined;
+      for (const candidate of sessions.keys()) {
+        if (!candidate.dead && (!thread || candidate.busy < thread.busy)) thread = candidate;
+      }
+      if (!thread) throw new PosterscopeError('MODEL_INVALID', 'every inference worker is gone');
+      thread.busy++;
+      try {
+        const reply = await request(thread, { type: 'run', id: nextRequestId++, session: sessions.get(thread)!, input, shape: [...shape] }, [input.buffer as ArrayBuffer]);
+        if (reply.type === 'result') return { data: reply.data, dims: reply.dims, input: reply.input };
+        throw new PosterscopeError('MODEL_INVALID', `inference failed: ${reply.type === 'error' ? reply.message : 'unexpected reply'}`);
+      } finally {
+        thread.busy--;
+      }
     },
     release,
   };

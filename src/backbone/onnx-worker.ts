@@ -1,29 +1,49 @@
 /**
- * The one module that imports `onnxruntime-node`. It runs in a worker thread
+ * The one module that imports `onnxruntime-node`. It runs in worker threads
  * so that a backbone pass never blocks the main thread: while ONNX Runtime
  * works on one batch, sharp decodes the next posters on libuv's thread pool
  * and the main thread crops and normalises them.
  *
- * One such worker serves every session of the process (ONNX Runtime's native
- * addon loads into one thread only). Each request carries an id; buffers are
- * transferred both ways, never copied.
+ * Each worker holds its own sessions (onnx-runtime.ts starts one worker per
+ * core by default and loads a model into several of them). Each request
+ * carries an id; buffers are transferred both ways, never copied.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
 export type WorkerRequest =
   | { type: 'load'; id: number; model: Uint8Array; inputName: string; outputName: string; threads: number }
   | { type: 'run'; id: number; session: number; input: Float32Array; shape: number[] }
-  | { type: 'release'; id: number; session: number };
+  | { type: 'release'; id: number; session: number }
+  | { type: 'cpu'; id: number };
 
 export type WorkerReply =
   | { type: 'loaded'; id: number; inputNames: readonly string[]; outputNames: readonly string[] }
   | { type: 'result'; id: number; data: Float32Array; dims: readonly number[]; input: Float32Array }
   | { type: 'released'; id: number }
+  | { type: 'cpu'; id: number; cpu: { tid: number; runNs: number; threadNs: number; runs: number } }
   | { type: 'error'; id: number; message: string; input?: Float32Array };
 
 const port = parentPort!;
 const sessions = new Map<number, { session: ort.InferenceSession; inputName: string; outputName: string }>();
+
+/** This thread's CPU time in ns (Linux; 0 elsewhere), read only while profiling. */
+function threadCpuNs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}
+function threadId(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/stat', 'latin1').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}
+const profile = { tid: 0, runNs: 0, runs: 0, enabled: false };
 
 function firstLine(error: unknown): string {
   return String(error instanceof Error ? error.message : error).split('\n')[0] ?? '';
@@ -49,8 +69,13 @@ async function handle(request: WorkerRequest): Promise<void> {
       const entry = sessions.get(request.session);
       if (!entry) throw new Error('the session was released');
       const tensor = new ort.Tensor('float32', request.input, request.shape);
+      const before = profile.enabled ? threadCpuNs() : 0;
       // No fetch list: onnxruntime-node 1.23 mislabels outputs when asked for a subset.
       const result = await entry.session.run({ [entry.inputName]: tensor });
+      if (profile.enabled) {
+        profile.runNs += threadCpuNs() - before;
+        profile.runs++;
+      }
       const out = result[entry.outputName];
       if (!out || out.type !== 'float32') throw new Error(`output "${entry.outputName}" is not a float32 tensor`);
       const data = out.data as Float32Array;
@@ -62,6 +87,13 @@ async function handle(request: WorkerRequest): Promise<void> {
       await sessions.get(request.session)?.session.release();
       sessions.delete(request.session);
       port.postMessage({ type: 'released', id: request.id } satisfies WorkerReply);
+      return;
+    }
+    case 'cpu': {
+      // The first call switches accounting on; later calls report what was counted since.
+      if (!profile.enabled) Object.assign(profile, { enabled: true, tid: threadId() });
+      const cpu = { tid: profile.tid, runNs: profile.runNs, threadNs: threadCpuNs(), runs: profile.runs };
+      port.postMessage({ type: 'cpu', id: request.id, cpu } satisfies WorkerReply);
       return;
     }
   }

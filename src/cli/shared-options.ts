@@ -39,7 +39,8 @@ export const backboneOptions = {
     defaultText: '$POSTERSCOPE_MIRROR',
   },
   offline: { type: 'boolean', description: 'Never touch the network (also POSTERSCOPE_OFFLINE=1, true or yes)' },
-  threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime threads', defaultText: 'one per core' },
+  threads: { type: 'string', valueName: 'N', description: 'ONNX Runtime intra-op threads per inference worker', defaultText: '1' },
+  workers: { type: 'string', valueName: 'N', description: 'Inference worker threads, each running one batch at a time', defaultText: 'one per core' },
 } satisfies Record<string, OptionDefinition>;
 
 export const progressOptions = {
@@ -72,6 +73,7 @@ export function backboneLoadOptions(context: CommandContext, progress: Progress)
   const envMirrors = defaultMirrors(context.env);
   const path = stringOption(context, 'backbone-file');
   const threads = stringOption(context, 'threads');
+  const workers = stringOption(context, 'workers');
   return {
     cacheDir: cacheDirOf(context),
     mirrors: [...mirrors, ...envMirrors],
@@ -82,6 +84,7 @@ export function backboneLoadOptions(context: CommandContext, progress: Progress)
     env: context.env,
     ...(path ? { path } : {}),
     ...(threads ? { threads: integerOption(context, 'threads', 0, 0, 64) } : {}),
+    ...(workers ? { workers: integerOption(context, 'workers', 0, 0, 64) } : {}),
   };
 }
 

@@ -1,17 +1,17 @@
 /**
  * Posters in, cached embeddings out, with decoding overlapping inference.
  *
- * ONNX Runtime runs a batch in the process's inference worker thread
- * (src/backbone/onnx-runtime.ts) while sharp decodes and resizes the next
- * posters on libuv's thread pool and the main thread packs crops into the
- * other batch buffer, so the cores stay busy.
+ * The inference workers (one per core by default, see onnx-runtime.ts) each
+ * run a batch while the main thread reads, decodes, crops and normalises the
+ * next posters; one batch buffer per worker is in flight and one more is
+ * being filled, all transferred to and from the workers, never copied.
  * Crops from several posters and views are packed into full batches; each
  * view's embedding is the mean of its crops' features.
  */
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError } from '../errors.js';
-import { type DecodeOptions, decodePoster, readPosterFile } from '../image/poster.js';
+import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
@@ -79,6 +79,14 @@ interface QueuedCrop {
   crop: Crop;
 }
 
+/** Batch buffers of finished runs, per backbone, for the next run to reuse. */
+const spareBatches = new WeakMap<Backbone, Float32Array[]>();
+
+function takeSpare(spare: Float32Array[], length: number): Float32Array {
+  const at = spare.findIndex((buffer) => buffer.length === length);
+  return at >= 0 ? spare.splice(at, 1)[0]! : new Float32Array(length);
+}
+
 /**
  * Embeds posters with every view, skipping what the cache already holds.
  *
@@ -130,7 +138,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         finish({ index, source, contentHash: hash, cached: true, ...(vectors ? { vectors } : {}) });
         return;
       }
-      const decoded = await decodePoster({ bytes, source }, options.decode);
+      const decoded = await decodePosterBytes(bytes, source, hash, options.decode);
       const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
       const rendered = await Promise.all(missing.map((v) => renderView(poster, options.views[v]!, backbone.viewInput)));
       const job: Job = {
@@ -179,20 +187,32 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   progress.start('embed', sources.length, 'posters');
-  // Two batch buffers: the main thread fills one while the worker runs the other.
-  const free: Float32Array[] = [new Float32Array(batchSize * backbone.cropSize), new Float32Array(batchSize * backbone.cropSize)];
+  // One batch buffer per inference worker in flight, plus one being filled;
+  // borrowed from the backbone's spares (a server calls this per request
+  // batch: three fresh 9.6 MB buffers each time cost page faults and resident memory).
+  const parallelism = Math.max(1, backbone.parallelism);
+  const batchLength = batchSize * backbone.cropSize;
+  const spare = spareBatches.get(backbone) ?? [];
+  spareBatches.set(backbone, spare);
+  const free: Float32Array[] = [];
+  let buffers = parallelism + 1;
   let inFlight = 0;
   let fatal: unknown;
   pump();
   for (;;) {
     if (fatal !== undefined) throw fatal;
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
-    if (free.length > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
-      const items = queue.splice(0, batchSize);
+    if (buffers > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
+      // Nothing more is coming: share the last crops between the idle workers
+      // instead of running them as one batch on one core.
+      const idle = Math.max(1, Math.min(parallelism - inFlight, buffers));
+      const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
+      const items = queue.splice(0, take);
       const waiters = roomWaiters;
       roomWaiters = [];
       waiters.forEach((resolve) => resolve());
-      const buffer = free.pop()!;
+      const buffer = free.pop() ?? takeSpare(spare, batchLength);
+      buffers--;
       backbone.pack(
         items.map((item) => item.crop),
         buffer,
@@ -201,6 +221,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       backbone.run(buffer, items.length).then(
         ({ features, batch }) => {
           inFlight--;
+          buffers++;
           free.push(batch);
           summary.passes += items.length;
           items.forEach((item, i) => {
@@ -223,6 +244,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       wake = resolve;
     });
   }
+  spare.push(...free.splice(0, Math.max(0, 2 * (parallelism + 1) - spare.length)));
   cache?.flush();
   summary.seconds = (performance.now() - started) / 1000;
   progress.done(

@@ -22,6 +22,7 @@ import sharp, {
 
 import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
 import { printable } from '../printable.js';
+import { decodePlainJpeg, readJpegHeader } from './jpeg.js';
 
 /**
  * A decoded poster: 8-bit sRGB, 3 channels, interleaved HWC, EXIF orientation
@@ -328,25 +329,37 @@ async function decodeBytes(
     page: 0,
   };
 
-  // metadata() reads only the header, so it is safe without a limit, and with one
-  // sharp 0.35 throws a bare "exceeds pixel limit"; checking ourselves lets the
-  // message give the bomb's real dimensions before any pixel is allocated.
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { ...input, limitInputPixels: false }).metadata();
-  } catch (error) {
-    throw decodeFailure(source, label, error);
+  // A JPEG's frame header gives its size without sharp; the plain small ones
+  // (most posters) are decoded without sharp too, bit for bit the same.
+  const jpeg = sniffed.format === 'jpeg' ? readJpegHeader(bytes) : undefined;
+  let size: { width: number; height: number };
+  if (jpeg) size = jpeg;
+  else {
+    // metadata() reads only the header, so it is safe without a limit, and with one
+    // sharp 0.35 throws a bare "exceeds pixel limit"; checking ourselves lets the
+    // message give the bomb's real dimensions before any pixel is allocated.
+    let meta: Metadata;
+    try {
+      meta = await sharp(bytes, { ...input, limitInputPixels: false }).metadata();
+    } catch (error) {
+      throw decodeFailure(source, label, error);
+    }
+    if (meta.format !== sharpFormat || (sniffed.format === 'avif' && meta.compression === 'hevc')) {
+      const actual = meta.compression === undefined ? meta.format : `${meta.format}/${meta.compression}`;
+      throw fail('IMAGE_CORRUPT', source, `starts like ${label} but decodes as ${actual}`);
+    }
+    size = meta;
   }
-  if (meta.format !== sharpFormat || (sniffed.format === 'avif' && meta.compression === 'hevc')) {
-    const actual = meta.compression === undefined ? meta.format : `${meta.format}/${meta.compression}`;
-    throw fail('IMAGE_CORRUPT', source, `starts like ${label} but decodes as ${actual}`);
-  }
-  if (meta.width * meta.height > options.maxPixels) {
+  if (size.width * size.height > options.maxPixels) {
     throw fail(
       'IMAGE_TOO_LARGE',
       source,
-      `${meta.width}x${meta.height} pixels exceeds the limit of ${options.maxPixels} (set maxPixels / --max-pixels to allow it)`,
+      `${size.width}x${size.height} pixels exceeds the limit of ${options.maxPixels} (set maxPixels / --max-pixels to allow it)`,
     );
+  }
+  if (jpeg?.plain && jpeg.width <= options.maxSide && jpeg.height <= options.maxSide) {
+    const pixels = await decodePlainJpeg(bytes, jpeg);
+    if (pixels) return { source, contentHash, width: jpeg.width, height: jpeg.height, pixels };
   }
 
   let data: Buffer;
@@ -366,6 +379,18 @@ async function decodeBytes(
   }
   const pixels = toRgb(data, info.channels, source);
   return { source, contentHash, width: info.width, height: info.height, pixels };
+}
+
+/**
+ * `decodePoster` for bytes already read and hashed (the embedding pipeline
+ * reads each file once and hashes it once).
+ *
+ * @example
+ *   const { bytes, contentHash } = await readPosterFile('poster.jpg');
+ *   const poster = await decodePosterBytes(bytes, 'poster.jpg', contentHash);
+ */
+export async function decodePosterBytes(bytes: Buffer, source: string, contentHash: string, options?: DecodeOptions): Promise<Poster> {
+  return decodeBytes(bytes, source, contentHash, resolveOptions(options));
 }
 
 /**

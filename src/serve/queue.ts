@@ -1,8 +1,10 @@
 /**
  * Micro-batching for the server: posters from concurrent requests are pooled
  * and embedded together, so the backbone runs full batches instead of one
- * poster per pass. While one batch runs, new requests gather for the next;
- * an idle queue waits at most `maxWaitMs` for company. The queue is bounded:
+ * poster per pass. Up to `maxRuns` batches run at once, so the next batch is
+ * decoded while the inference workers finish the last one (no bubble between
+ * batches); beyond that, new requests gather for the next batch, and an idle
+ * queue waits at most `maxWaitMs` for company. The queue is bounded:
  * past `maxPending` posters a request is refused at once (SERVER_BUSY), and a
  * request that waits longer than `timeoutMs` gets TIMEOUT.
  */
@@ -22,6 +24,8 @@ export interface QueueOptions {
   timeoutMs?: number;
   /** Limits on the uploaded posters (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
   decode?: DecodeOptions;
+  /** Batches in progress at once. Default 2. */
+  maxRuns?: number;
 }
 
 interface Job {
@@ -35,13 +39,14 @@ interface Job {
 export class PredictionQueue {
   private readonly jobs: Job[] = [];
   private pending = 0;
-  private running: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly maxBatch: number;
   private readonly maxWaitMs: number;
   private readonly maxPending: number;
   private readonly timeoutMs: number;
   private readonly decode: DecodeOptions | undefined;
+  private readonly maxRuns: number;
   /** Counts for /healthz and the benchmark. */
   readonly stats = { batches: 0, posters: 0, largestBatch: 0 };
 
@@ -54,6 +59,7 @@ export class PredictionQueue {
     this.maxPending = options.maxPending ?? 256;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.decode = options.decode;
+    this.maxRuns = options.maxRuns ?? 2;
   }
 
   get waiting(): number {
@@ -96,14 +102,14 @@ export class PredictionQueue {
 
   /** Resolves when every queued poster has been predicted. */
   async drain(): Promise<void> {
-    while (this.running || this.jobs.length > 0) {
+    while (this.running.size > 0 || this.jobs.length > 0) {
       this.flushNow();
-      await this.running;
+      await Promise.race(this.running);
     }
   }
 
   private schedule(): void {
-    if (this.running) return;
+    if (this.running.size >= this.maxRuns) return;
     if (this.pending >= this.maxBatch) this.flushNow();
     else this.timer ??= setTimeout(() => this.flushNow(), this.maxWaitMs);
   }
@@ -111,7 +117,7 @@ export class PredictionQueue {
   private flushNow(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.running || this.jobs.length === 0) return;
+    if (this.running.size >= this.maxRuns || this.jobs.length === 0) return;
     // One model run serves jobs that asked for the same views, oldest first.
     const views = this.jobs[0]!.views;
     const batch: Job[] = [];
@@ -124,31 +130,50 @@ export class PredictionQueue {
         this.jobs.splice(i, 1);
       } else i++;
     }
-    this.running = this.run(batch, views).finally(() => {
-      this.running = undefined;
+    const run: Promise<void> = this.run(batch, views).finally(() => {
+      this.running.delete(run);
       if (this.jobs.length > 0) this.schedule();
     });
+    this.running.add(run);
   }
 
   private async run(batch: Job[], views: string | undefined): Promise<void> {
     const live = batch.filter((job) => !job.settled);
     const inputs: PosterSource[] = live.flatMap((job) => job.posters);
-    const count = batch.reduce((n, job) => n + job.posters.length, 0);
+    // Which job and slot each input belongs to: a job is answered as soon as
+    // its own posters are done, not when the whole batch is.
+    const owners = live.flatMap((job) => job.posters.map((_, slot) => ({ job, slot })));
+    const answers = new Map(live.map((job) => [job, { predictions: new Array<Prediction>(job.posters.length), left: job.posters.length }]));
+    let outstanding = batch.reduce((n, job) => n + job.posters.length, 0);
+    const done = (job: Job) => {
+      this.pending -= job.posters.length;
+      outstanding -= job.posters.length;
+    };
+    for (const job of batch) if (job.settled) done(job);
     try {
       if (inputs.length === 0) return;
-      const predictions = await this.model.predict(inputs, { cache: false, ...(views ? { views: views.split(',') } : {}), ...(this.decode ? { decode: this.decode } : {}) });
+      await this.model.predict(inputs, {
+        cache: false,
+        ...(views ? { views: views.split(',') } : {}),
+        ...(this.decode ? { decode: this.decode } : {}),
+        onPrediction: (prediction, index) => {
+          const { job, slot } = owners[index]!;
+          const answer = answers.get(job)!;
+          answer.predictions[slot] = prediction;
+          if (--answer.left === 0) {
+            answers.delete(job);
+            done(job);
+            job.resolve(answer.predictions);
+          }
+        },
+      });
       this.stats.batches++;
       this.stats.posters += inputs.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, inputs.length);
-      let at = 0;
-      for (const job of live) {
-        job.resolve(predictions.slice(at, at + job.posters.length));
-        at += job.posters.length;
-      }
     } catch (error) {
-      for (const job of live) job.reject(error as Error);
+      for (const job of answers.keys()) job.reject(error as Error);
     } finally {
-      this.pending -= count;
+      this.pending -= outstanding;
     }
   }
 }

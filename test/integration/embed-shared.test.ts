@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import sharp from 'sharp';
 import { loadBackbone, type Backbone } from '../../src/backbone/backbone.js';
 import { EmbeddingCache, embeddingKey } from '../../src/embed/cache.js';
 import { type EmbeddedPoster, embedPosters } from '../../src/embed/pipeline.js';
-import { parseViews } from '../../src/image/views.js';
+import { normalizationTables, parseViews, writeCrop } from '../../src/image/views.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { type TempDir, makeTempDir } from '../helpers/images.js';
 import { MODELS, POSTERS, UNLABELED, skipWithoutShared } from '../helpers/shared.js';
@@ -127,4 +128,75 @@ test('a run killed mid-way resumes without losing or corrupting finished work', 
     }
   }
   cache.close();
+});
+
+/**
+ * The straightforward computation the pipeline must reproduce: sharp decodes
+ * and resizes (as posterscope did before its lean paths), one crop per backbone
+ * pass, a plain mean per view.
+ */
+async function referenceVectors(file: string, views: Array<'native' | 'tiles-1.5x'>): Promise<Map<string, Float32Array>> {
+  const { data, info } = await sharp(await readFile(file), { failOn: 'warning' })
+    .autoOrient()
+    .resize({ width: 1024, height: 1024, fit: 'inside', withoutEnlargement: true })
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const image = () => sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } });
+  const size = 224;
+  const tables = normalizationTables(backbone.spec.normalization);
+  const out = new Map<string, Float32Array>();
+  for (const view of views) {
+    const crops: Buffer[] = [];
+    if (view === 'native') crops.push(await image().resize(size, size, { fit: 'fill', kernel: 'linear' }).raw().toBuffer());
+    else {
+      const scale = Math.max((1.5 * size) / info.width, size / info.height, size / info.width);
+      const [width, height] = [Math.round(info.width * scale), Math.round(info.height * scale)];
+      const big = await image().resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+      const offsets = (length: number) => {
+        const count = Math.ceil(length / size);
+        return length <= size ? [0] : Array.from({ length: count }, (_, i) => Math.round((i * (length - size)) / (count - 1)));
+      };
+      for (const top of offsets(height)) {
+        for (const left of offsets(width)) {
+          const crop = Buffer.alloc(size * size * 3);
+          for (let y = 0; y < size; y++) big.copy(crop, y * size * 3, ((top + y) * width + left) * 3, ((top + y) * width + left + size) * 3);
+          crops.push(crop);
+        }
+      }
+    }
+    const mean = new Float32Array(backbone.dim);
+    for (const crop of crops) {
+      let batch = new Float32Array(backbone.cropSize);
+      writeCrop(crop, tables, 'NCHW', batch, 0);
+      const { features } = await backbone.run(batch, 1);
+      for (let d = 0; d < mean.length; d++) mean[d]! += features[d]!;
+    }
+    for (let d = 0; d < mean.length; d++) mean[d]! /= crops.length;
+    out.set(view, mean);
+  }
+  return out;
+}
+
+test('pipeline vectors equal the straightforward sharp + one-crop-per-pass computation to 1e-5 (native and tiles)', { skip: skipWithoutShared }, async () => {
+  // Both shapes of ../shared posters: 224 wide (the in-process squash) and 336 tall (sharp's resize).
+  const names = (await readdir(POSTERS)).sort();
+  const files = [...names.slice(0, 12), ...names.slice(-12)].map((f) => join(POSTERS, f));
+  const results: EmbeddedPoster[] = [];
+  await embedPosters(files, { backbone, views: parseViews('native,tiles-1.5x'), keepVectors: true, batchSize: 16, onPoster: (r) => results.push(r) });
+  const widths = new Set<number>();
+  for (const result of results) {
+    assert.equal(result.error, undefined);
+    widths.add((await sharp(result.source).metadata()).width);
+    const reference = await referenceVectors(result.source, ['native', 'tiles-1.5x']);
+    for (const [view, expected] of reference) {
+      const actual = result.vectors!.get(view)!;
+      let worst = 0;
+      for (let d = 0; d < expected.length; d++) worst = Math.max(worst, Math.abs(actual[d]! - expected[d]!));
+      assert.ok(worst <= 1e-5, `${result.source} ${view}: max |difference| ${worst}`);
+    }
+  }
+  assert.ok(widths.has(224) && widths.size > 1, `posters of both shapes (${[...widths].join(', ')})`);
 });

@@ -97,3 +97,14 @@ test('identical bytes under two names are one cache entry', async () => {
   assert.equal(cache.size, 1);
   cache.close();
 });
+
+test('a 10x10000 strip gets a one-line IMAGE_UNSUPPORTED with its aspect ratio; the other posters are embedded', async () => {
+  const strip = await dir.write('strip.png', await sharp({ create: { width: 10, height: 10000, channels: 3, background: { r: 9, g: 9, b: 9 } } }).png().toBuffer());
+  const results: EmbeddedPoster[] = [];
+  const summary = await embedPosters([posters[0]!, strip], { backbone, views: parseViews('native,tiles-2x'), onPoster: (r) => results.push(r) });
+  assert.deepEqual([summary.embedded, summary.failed, summary.passes], [1, 1, 1 + 6]);
+  const error = results.find((r) => r.error)!.error!;
+  assert.equal(error.code, 'IMAGE_UNSUPPORTED');
+  assert.match(error.message, /strip\.png: aspect ratio 1024:1 \(1x1024 decoded\) is beyond 8:1/);
+  assert.ok(!error.message.includes('\n'));
+});

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import sharp from 'sharp';
+import { isError } from '../../helpers/errors.js';
+import { noise, rawImage } from '../../helpers/images.js';
 import type { Poster } from '../../../src/image/poster.js';
 import {
+  MAX_ASPECT,
   jitterColours,
   normalizationTables,
   parseView,
   parseViews,
+  reduceRows,
   renderView,
   viewName,
   writeCrop,
@@ -102,4 +107,29 @@ test('jitterColours with neutral factors leaves the crop unchanged', () => {
   assert.deepEqual([...crop], [10, 20, 30, 200, 100, 50]);
   jitterColours(crop, 1, 1, 0);
   assert.equal(crop[0], crop[1]);
+});
+
+test('the native view gives exactly sharp\'s linear resize, in process up to 1.5x and through sharp beyond', async () => {
+  const model = { height: 224, width: 224, policy: 'squash', kernel: 'linear' } as const;
+  for (const height of [224, 225, 233, 280, 312, 317, 332, 336, 400, 447]) {
+    const pixels = rawImage(224, height, noise(height));
+    const poster: Poster = { source: `noise-${height}`, contentHash: 'cd'.repeat(32), width: 224, height, pixels };
+    const reference = await sharp(pixels, { raw: { width: 224, height, channels: 3 } }).resize(224, 224, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    const [native] = await renderView(poster, { kind: 'native' }, model);
+    assert.ok(native!.equals(reference), `native view of a 224x${height} poster differs from sharp`);
+    if (height > 224 && height <= 336) assert.ok(reduceRows(pixels, 224, height, 224).equals(reference));
+  }
+});
+
+test('BAD CALL - posters beyond the aspect-ratio bound are refused by every view, quickly', async () => {
+  // A 10x10000 strip decodes (maxSide 1024) to 1x1024; tiles used to enlarge it to 224 px wide and ~230k px tall.
+  const strip: Poster = { source: 'strip.png', contentHash: 'ef'.repeat(32), width: 1, height: 1024, pixels: Buffer.alloc(1024 * 3, 90) };
+  for (const view of ['native', 'tiles-2x', 'tiles-1.5x', 'crop-top', 'aug-1'].map(parseView)) {
+    await assert.rejects(renderView(strip, view, input), isError('IMAGE_UNSUPPORTED', 'strip.png', /^strip\.png: aspect ratio 1024:1 \(1x1024 decoded\) is beyond 8:1/));
+  }
+  const wide: Poster = { ...gradientPoster(90, 10), source: 'banner.png' };
+  await assert.rejects(renderView(wide, { kind: 'full' }, input), isError('IMAGE_UNSUPPORTED', 'banner.png', /aspect ratio 9\.0:1/));
+  // At the bound, tiles stay bounded: zoom^2 * MAX_ASPECT crops at most.
+  const tall = gradientPoster(8, 8 * MAX_ASPECT);
+  assert.ok((await renderView(tall, { kind: 'tiles', zoom: 2 }, input)).length <= 4 * MAX_ASPECT);
 });

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { readJpegHeader } from '../../../src/image/jpeg.js';
+import { decodePoster } from '../../../src/image/poster.js';
+import { isError } from '../../helpers/errors.js';
+import { noise, painted } from '../../helpers/images.js';
+
+/** sharp's own decode of the same bytes: what posterscope gave before the lean path. */
+async function sharpPixels(bytes: Buffer) {
+  const { data, info } = await sharp(bytes, { failOn: 'warning' })
+    .autoOrient()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, pixels: data };
+}
+
+test('plain JPEGs - baseline, progressive, 4:2:0 and 4:4:4 - decode to exactly sharp\'s pixels', async () => {
+  const variants = [
+    { progressive: false, chromaSubsampling: '4:2:0' },
+    { progressive: true, chromaSubsampling: '4:2:0' },
+    { progressive: true, chromaSubsampling: '4:4:4' },
+    { progressive: false, chromaSubsampling: '4:4:4', quality: 40 },
+  ] as const;
+  for (const [i, options] of variants.entries()) {
+    const bytes = await painted(61 + i, 93, noise(i + 1)).jpeg(options).toBuffer();
+    const header = readJpegHeader(bytes);
+    assert.deepEqual(header, { width: 61 + i, height: 93, components: 3, plain: true });
+    const poster = await decodePoster({ bytes, source: `v${i}.jpg` });
+    const reference = await sharpPixels(bytes);
+    assert.equal(poster.width, reference.width);
+    assert.equal(poster.height, reference.height);
+    assert.ok(poster.pixels.equals(reference.pixels), `variant ${i} differs from sharp`);
+  }
+});
+
+test('JPEGs that need sharp are not plain: EXIF orientation, ICC profile, greyscale', async () => {
+  const base = painted(40, 30, noise(3));
+  const rotated = await base.clone().jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  assert.equal(readJpegHeader(rotated)?.plain, false);
+  const icc = await base.clone().jpeg().withIccProfile('p3').toBuffer();
+  assert.equal(readJpegHeader(icc)?.plain, false);
+  const grey = await base.clone().toColourspace('b-w').jpeg().toBuffer();
+  assert.deepEqual(readJpegHeader(grey), { width: 40, height: 30, components: 1, plain: false });
+  // And they still decode as sharp decodes them (rotation applied: 30x40).
+  const poster = await decodePoster({ bytes: rotated, source: 'rotated.jpg' });
+  assert.deepEqual([poster.width, poster.height], [30, 40]);
+  assert.ok(poster.pixels.equals((await sharpPixels(rotated)).pixels));
+});
+
+test('damaged JPEGs still get sharp\'s one-line error, and bombs are refused from the header', async () => {
+  const bytes = await painted(64, 96, noise(7)).jpeg({ progressive: true }).toBuffer();
+  const truncated = bytes.subarray(0, Math.floor(bytes.length * 0.6));
+  await assert.rejects(decodePoster({ bytes: truncated, source: 'cut.jpg' }), isError('IMAGE_CORRUPT', 'cut.jpg', /^cut\.jpg: JPEG data is truncated or corrupt \([^\n]*\)$/));
+  const scrambled = Buffer.from(bytes);
+  for (let i = 700; i < 760; i++) scrambled[i]! ^= 0x5a;
+  await assert.rejects(decodePoster({ bytes: scrambled, source: 'bad.jpg' }), isError('IMAGE_CORRUPT', 'bad.jpg'));
+  // A good file decodes after the bad ones (the decoder recovers).
+  assert.equal((await decodePoster({ bytes, source: 'ok.jpg' })).height, 96);
+  // A header claiming 60000 x 60000 pixels: refused before any pixel is decoded.
+  const bomb = Buffer.from(bytes);
+  const sof = bomb.indexOf(Buffer.from([0xff, 0xc2]));
+  bomb.writeUInt16BE(60000, sof + 5);
+  bomb.writeUInt16BE(60000, sof + 7);
+  await assert.rejects(decodePoster({ bytes: bomb, source: 'bomb.jpg' }), isError('IMAGE_TOO_LARGE', 'bomb.jpg', /60000x60000 pixels exceeds the limit of 50000000/));
+});
+
+test('readJpegHeader gives up on what is not a well-formed JPEG header', () => {
+  assert.equal(readJpegHeader(Buffer.from('not a jpeg')), undefined);
+  assert.equal(readJpegHeader(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00])), undefined);
+  assert.equal(readJpegHeader(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0x00, 0x08, 1, 2, 3, 4, 5, 6])), undefined);
+});
