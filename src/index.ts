@@ -71,8 +71,8 @@ export {
   type TextDetector,
   type TextDetectorSpec,
   type DetectOptions,
-} from './clean/detector.js';
-export { buildMask, type TextBox } from './clean/mask.js';
+} from './ocr/detector.js';
+export { buildMask } from './clean/mask.js';
 export { inpaint } from './clean/inpaint.js';
 
 // Serving
