@@ -143,7 +143,7 @@ test('a huge value is cut in the error message, not echoed whole', { skip }, asy
   const { error } = (await response.json()) as { error: { code: string; message: string } };
   assert.equal(error.code, 'INVALID_ARGUMENT');
   assert.ok(error.message.length < 300, `${error.message.length} characters`);
-  assert.match(error.message, /but received string "x{80}…" \(8000 characters\)$/);
+  assert.match(error.message, /but received string "x{80}… \(8,000 characters\)"$/);
 });
 
 test('every response carries security headers; the page\'s CSP allows only its own files', { skip }, async () => {

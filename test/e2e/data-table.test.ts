@@ -61,7 +61,8 @@ test('train, evaluate --data and predict --data read the table the same way', as
 
   const evaluated = await runCli(['evaluate', '--model', model, '--data', table, '--images', set.images, '--split', 'all', '--json', '-', '--quiet'], { env });
   assert.equal(evaluated.code, 0, evaluated.stderr);
-  assert.match(evaluated.stdout, new RegExp(`\\(all: ${COUNT} posters\\)`));
+  assert.match(evaluated.stderr, new RegExp(`\\(all: ${COUNT} posters\\)`));
+  assert.equal((JSON.parse(evaluated.stdout) as { rows: number }).rows, COUNT);
 
   // An id-only list (no genres), with one row whose poster is not there.
   const ids = await dir.write('ids.csv', `title,imdbId\nFirst,${set.rows[0]!.id}\nSecond,${set.rows[1]!.id}\nLost,tt9999999\n`);
