@@ -190,10 +190,13 @@ export async function loadTextRecognizer(
     async recognize(poster, boxes) {
       const crops = boxes.map((box) => cropLine(poster, box, height, settings.maxWidth));
       const results: RecognizedText[] = new Array(boxes.length);
-      for (const batch of widthBatches(crops.map((c) => c.width), settings.batchSize, settings.widthRatio)) {
-        const texts = await runBatch(batch.map((i) => crops[i]!));
-        batch.forEach((i, k) => (results[i] = texts[k]!));
-      }
+      // All batches at once: a runner spread over several inference threads works on them side by side.
+      await Promise.all(
+        widthBatches(crops.map((c) => c.width), settings.batchSize, settings.widthRatio).map(async (batch) => {
+          const texts = await runBatch(batch.map((i) => crops[i]!));
+          batch.forEach((i, k) => (results[i] = texts[k]!));
+        }),
+      );
       return results;
     },
     release: () => runner.release(),
