@@ -106,8 +106,15 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Levenshtein distance, for "did you mean". */
-function editDistance(a: string, b: string): number {
+/**
+ * Levenshtein distance: the fewest single-character insertions, deletions and
+ * substitutions turning `a` into `b` (UTF-16 code units). For "did you mean",
+ * and for scoring what text recognition read.
+ *
+ * @example
+ *   editDistance('kitten', 'sitting') // -> 3
+ */
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let diagonal = row[0]!;

@@ -60,19 +60,48 @@ export { auditDataset, formatAudit, failedConditions, readSplits, AUDIT_CONDITIO
 export { fetchPosters, writeFetchFailures, type FetchOptions, type FetchReport, type FetchFailure } from './data/fetch.js';
 export { perceptualHash, hammingDistance, nearPairs } from './data/phash.js';
 
-// Text removal: detect text lines, in-paint them
-export { loadCleaner, DEFAULT_CLEAN_SETTINGS, type PosterCleaner, type CleanSettings, type CleanResult, type CleanRecord } from './clean/clean.js';
-export { cleanPosterFiles, readBoxesFile, BOXES_FILE, type CleanFilesOptions, type CleanFilesSummary, type BoxesRecord } from './clean/clean-files.js';
+// Text on posters: find the lines, read them
 export {
   loadTextDetector,
   TEXT_DETECTORS,
   DEFAULT_TEXT_DETECTOR,
   DEFAULT_DETECT_OPTIONS,
+  type TextBox,
   type TextDetector,
   type TextDetectorSpec,
   type DetectOptions,
-} from './clean/detector.js';
-export { buildMask, type TextBox } from './clean/mask.js';
+} from './ocr/detector.js';
+export {
+  loadTextRecognizer,
+  TEXT_RECOGNIZERS,
+  DEFAULT_TEXT_RECOGNIZER,
+  DEFAULT_RECOGNIZE_OPTIONS,
+  type TextRecognizer,
+  type TextRecognizerSpec,
+  type RecognizedText,
+  type RecognizeOptions,
+  type LoadTextRecognizerOptions,
+} from './ocr/recognizer.js';
+export {
+  readPosterText,
+  loadPosterReader,
+  readPosterFiles,
+  readingOrder,
+  DEFAULT_MIN_CONFIDENCE,
+  type PosterReader,
+  type PosterText,
+  type ReadLine,
+  type ReadResult,
+  type ReadSettings,
+  type ReadOptions,
+  type ReadFilesOptions,
+  type LoadPosterReaderOptions,
+} from './ocr/read.js';
+
+// Text removal: in-paint the lines found
+export { loadCleaner, DEFAULT_CLEAN_SETTINGS, type PosterCleaner, type CleanSettings, type CleanResult, type CleanRecord } from './clean/clean.js';
+export { cleanPosterFiles, readBoxesFile, BOXES_FILE, type CleanFilesOptions, type CleanFilesSummary, type BoxesRecord } from './clean/clean-files.js';
+export { buildMask } from './clean/mask.js';
 export { inpaint } from './clean/inpaint.js';
 
 // Serving

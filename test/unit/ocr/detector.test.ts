@@ -12,7 +12,7 @@ import {
   detectionSize,
   getTextDetectorSpec,
   loadTextDetector,
-} from '../../../src/clean/detector.js';
+} from '../../../src/ocr/detector.js';
 import { isError } from '../../helpers/errors.js';
 import { matchBoxes, renderTextPoster } from '../../helpers/text-posters.js';
 
