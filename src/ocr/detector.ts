@@ -122,7 +122,10 @@ export interface TextDetector {
 }
 
 export interface LoadTextDetectorOptions extends ResolveOptions, DetectOptions {
+  /** ONNX Runtime intra-op threads per inference worker (default 1). */
   threads?: number;
+  /** Inference worker threads (default one per core). */
+  workers?: number;
 }
 
 function checkDetectOptions(options: DetectOptions): Required<DetectOptions> {
@@ -163,6 +166,7 @@ export async function loadTextDetector(
     inputName: spec.input.name,
     outputName: spec.outputName,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   });
   let buffer = new Float32Array(0);
   const o = detectOptions;

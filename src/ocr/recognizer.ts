@@ -137,7 +137,10 @@ export interface TextRecognizer {
 export interface LoadTextRecognizerOptions extends ResolveOptions, RecognizeOptions {
   /** An explicit path to the character list (checked against the spec like the model file). */
   charactersPath?: string;
+  /** ONNX Runtime intra-op threads per inference worker (default 1). */
   threads?: number;
+  /** Inference worker threads (default one per core). */
+  workers?: number;
 }
 
 /**
@@ -164,6 +167,7 @@ export async function loadTextRecognizer(
     inputName: spec.input.name,
     outputName: spec.output.name,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
   });
   const { height, widthStride } = spec.input;
   const runBatch = async (crops: readonly LineCrop[]): Promise<RecognizedText[]> => {
