@@ -7,7 +7,7 @@
  * here; the metrics themselves live in eval/metrics.ts.
  */
 import { checkInteger, invalidParameterError } from '../errors.js';
-import { Random } from '../random.js';
+import { priorScores, randomScores } from './curves.js';
 import { type ThresholdPolicy, checkMatrix, checkUnit, decide } from './decide.js';
 import { AveragePrecision, ConfusionCounts, type DecisionMetrics, labelPrior, summarize } from './metrics.js';
 
@@ -66,8 +66,7 @@ function baseline(scores: Float32Array, labels: Uint8Array, rows: number, genres
 
 /** Every row scored with the training prior; the global threshold (among the prior values) with the best micro-F1, ties to the higher. */
 function priorBaseline(prior: Float32Array, labels: Uint8Array, rows: number, genres: number): BaselineReport {
-  const scores = new Float32Array(rows * genres);
-  for (let r = 0; r < rows; r++) scores.set(prior, r * genres);
+  const scores = priorScores(prior, rows);
   let best = { threshold: prior[0]!, f1: -1 };
   for (const t of [...new Set(prior)].sort((a, b) => b - a)) {
     const f1 = atThreshold(scores, labels, rows, genres, t).microFBeta(1);
@@ -105,9 +104,7 @@ export function evaluateScores(input: EvaluationInput): EvaluationReport {
   const ap = new AveragePrecision().add(scores, labels, rows, genres);
   const aps = ap.perGenre();
   const { mAP, skipped } = ap.mean();
-  const random = new Float32Array(rows * genres);
-  const rng = new Random(seed);
-  for (let i = 0; i < random.length; i++) random[i] = rng.next();
+  const random = randomScores(rows, genres, seed);
 
   return {
     ...summarize(decisions),

@@ -9,6 +9,7 @@ import { readDataset, type DatasetOptions } from '../data/dataset.js';
 import { PosterscopeError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { type EvaluationReport, evaluateScores } from '../eval/report.js';
+import { type EvaluationCharts, evaluationCharts, genreCounts } from '../eval/curves.js';
 import type { Progress } from '../progress.js';
 import { readSplit } from './bundle.js';
 import { type LoadModelOptions, loadModel } from './model.js';
@@ -26,6 +27,8 @@ export interface EvaluateOptions extends LoadModelOptions, Partial<Omit<DatasetO
   /** Limits on the poster files (pixels, bytes); default DEFAULT_DECODE_OPTIONS. */
   decode?: DecodeOptions;
   log?: (line: string) => void;
+  /** Also compute what the report's charts draw (`charts`); default true. */
+  charts?: boolean;
 }
 
 export interface ModelEvaluation extends EvaluationReport {
@@ -34,6 +37,8 @@ export interface ModelEvaluation extends EvaluationReport {
   split: 'test' | 'validation' | 'all';
   /** Rows skipped because their image was missing or unreadable. */
   skipped: number;
+  /** Curves, confusion, calibration, class balance, mistakes and training history (see eval/curves.ts). */
+  charts?: EvaluationCharts;
 }
 
 /**
@@ -52,11 +57,12 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEval
     }
     const ownData = training !== undefined && resolve(training.data) === resolve(data);
     const split = options.split ?? (ownData ? 'test' : 'all');
-    const { model: _model, split: _split, views: _views, progress: _progress, log: _log, ...datasetOptions } = options;
+    const { model: _model, split: _split, views: _views, progress: _progress, log: _log, charts: _charts, ...datasetOptions } = options;
     const dataset = await readDataset({ ...datasetOptions, data, images });
     let rows = dataset.rows.filter((row) => row.image !== null);
+    // The split record also gives the report its class balance; for --split all it is optional.
+    const record = split !== 'all' ? await readSplit(model) : ownData ? await readSplit(model).catch(() => undefined) : undefined;
     if (split !== 'all') {
-      const record = await readSplit(model);
       if (!record) throw new PosterscopeError('MODEL_INVALID', `${model.path} has no split.json: use --split all`);
       const ids = new Set(record[split].map((r) => r.id));
       rows = rows.filter((row) => ids.has(row.id));
@@ -86,7 +92,23 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEval
     });
     const prior = training?.prior.length === G ? Float32Array.from(training.prior) : undefined;
     const report = evaluateScores({ scores, labels, rows: n, genres, policy: model.manifest.thresholds, ...(prior ? { trainPrior: prior } : {}) });
-    return { ...report, model: model.path, data, split, skipped: rows.length - n };
+    if (options.charts === false) return { ...report, model: model.path, data, split, skipped: rows.length - n };
+    const labelsOf = (members: ReadonlyArray<{ id: string }>) => {
+      const ids = new Set(members.map((m) => m.id));
+      const chosen = dataset.rows.filter((row) => row.image !== null && ids.has(row.id));
+      const matrix = new Uint8Array(chosen.length * G);
+      chosen.forEach((row, k) => row.genres.forEach((genre) => column.has(genre) && (matrix[k * G + column.get(genre)!] = 1)));
+      return genreCounts(matrix, chosen.length, G);
+    };
+    const charts = evaluationCharts({
+      scores, labels, rows: n, genres, policy: model.manifest.thresholds, report,
+      ...(prior ? { trainPrior: prior } : {}),
+      posters: kept.map(([, row]) => ({ id: row.id, image: row.image! })),
+      ...(record && ownData ? { balance: { train: labelsOf(record.train), validation: labelsOf(record.validation), test: labelsOf(record.test) } } : {}),
+      ...(model.manifest.history ? { history: model.manifest.history } : {}),
+      ...(training ? { bestEpoch: training.bestEpoch } : {}),
+    });
+    return { ...report, model: model.path, data, split, skipped: rows.length - n, charts };
   } finally {
     await model.release();
   }
