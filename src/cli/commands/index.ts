@@ -17,6 +17,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Score a bundle on its test split or any labelled file, beside baselines',
     load: async () => (await import('./evaluate.js')).default,
   },
+  report: {
+    summary: 'Draw a model\'s evaluation as one self-contained HTML page (charts, baselines, failure gallery)',
+    load: async () => (await import('./report.js')).default,
+  },
   serve: {
     summary: 'Serve the model as a JSON API and a web page',
     load: async () => (await import('./serve.js')).default,
