@@ -44,7 +44,7 @@ export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/spl
 // Models: predict, evaluate, train
 export { loadModel, DEFAULT_MODEL_PATH, type GenreModel, type Prediction, type PredictOptions, type GenreScore, type LoadModelOptions } from './model/model.js';
 export { evaluate, type EvaluateOptions, type ModelEvaluation } from './model/evaluate.js';
-export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
+export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type WriteBundleOptions, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
 export type { HeadSpec } from './model/head.js';
 export { train, type TrainOptions, type TrainResult } from './train/train.js';
 export { TRAIN_DEFAULTS } from './train/defaults.js';
@@ -54,6 +54,13 @@ export { tuneThresholds, type TuneOptions } from './train/thresholds.js';
 export { decide, decideGenres, withOverrides, type ThresholdPolicy, type PolicyOverrides } from './eval/decide.js';
 export { evaluateScores, formatReport, type EvaluationReport, type EvaluationInput, type GenreMetrics, type BaselineReport } from './eval/report.js';
 export { averagePrecision, labelPrior, ConfusionCounts, AveragePrecision, type DecisionMetrics } from './eval/metrics.js';
+export {
+  evaluationCharts, thresholdSweep, precisionRecallCurve, genreConfusion, labelCooccurrence, calibration, genreCounts, confidentMistakes,
+  type EvaluationCharts, type ChartsInput, type SweepPoint, type CurvePoint, type GenreCurve, type CalibrationBin, type GenreMistakes, type ConfidentMistake,
+} from './eval/curves.js';
+
+// The report page: evaluate's numbers drawn as one self-contained HTML file
+export { writeReport, renderReport, posterThumbnails, reportContentSecurityPolicy, REPORT_FILE, type ReportOptions, type ReportResult, type RenderReportInput } from './report/report.js';
 
 // Data pipeline: audit, fetch, perceptual hashes
 export { auditDataset, formatAudit, failedConditions, readSplits, AUDIT_CONDITIONS, type AuditOptions, type AuditReport, type AuditCondition } from './data/audit.js';

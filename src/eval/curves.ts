@@ -78,7 +78,7 @@ export interface CurvePoint {
  *   // -> [{ threshold: 1, precision: 1, recall: 0 }, { threshold: 0.9, precision: 1, recall: 0.5 },
  *   //     { threshold: 0.8, precision: 0.5, recall: 0.5 }, { threshold: 0.7, precision: 0.667, recall: 1 }, { threshold: 0.6, precision: 0.5, recall: 1 }]
  */
-export function precisionRecallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>, maxPoints = 200): CurvePoint[] {
+export function precisionRecallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>, maxPoints = 120): CurvePoint[] {
   const n = scores.length;
   let positives = 0;
   for (let i = 0; i < n; i++) positives += labels[i]! ? 1 : 0;

@@ -325,7 +325,16 @@ export function manifestText(m: BundleManifest): string {
  *   const manifest = await writeBundle('my-model', { ...contents, heads: [{ input: 'image', standardizer, spec, layers }] }, split);
  *   manifest.weights.bytes // -> 138340
  */
-export async function writeBundle(dir: string, contents: BundleContents, split?: SplitRecord): Promise<BundleManifest> {
+export interface WriteBundleOptions {
+  /**
+   * More files for the bundle, made from its final manifest and written
+   * inside the new bundle before the swap (so they always match it): `train`
+   * adds report.html this way.
+   */
+  files?: (manifest: BundleManifest) => Promise<Record<string, string | Uint8Array>>;
+}
+
+export async function writeBundle(dir: string, contents: BundleContents, split?: SplitRecord, options: WriteBundleOptions = {}): Promise<BundleManifest> {
   // Replacing swaps the whole directory: never do that to a folder that is not a bundle.
   const entries = await readdir(dir).catch((error: NodeJS.ErrnoException): string[] => {
     if (error.code === 'ENOENT') return [];
@@ -350,6 +359,7 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
     await writeFile(join(staging, 'weights.bin'), bytes);
     if (splitText) await writeFile(join(staging, 'split.json'), splitText);
     await writeFile(join(staging, 'manifest.json'), manifestText(manifest));
+    for (const [name, data] of Object.entries((await options.files?.(manifest)) ?? {})) await writeFile(join(staging, basename(name)), data);
   });
   return manifest;
 }

@@ -115,8 +115,8 @@ th,td{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;white-
 label{font-weight:600}select{font:inherit;padding:4px;margin-left:6px}
 .genre-mistakes{border-top:1px solid var(--line);break-inside:avoid}
 .posters{display:flex;flex-wrap:wrap;gap:10px;list-style:none;padding:0;margin:4px 0}
-.posters figure{margin:0;width:132px;font-size:.78rem}.posters img{display:block;width:80px;height:auto;border-radius:3px;border:1px solid var(--line)}
-.posters .noimg{display:block;width:80px;height:120px;background:#eee;border-radius:3px}
+.posters figure{margin:0;width:132px;font-size:.78rem}.posters img{display:block;width:64px;height:auto;border-radius:3px;border:1px solid var(--line)}
+.posters .noimg{display:block;width:64px;height:96px;background:#eee;border-radius:3px}
 .kind{font-size:.9rem;color:var(--muted);margin:6px 0 0}
 .kinds{display:grid;grid-template-columns:1fr;gap:0 24px}@media(min-width:900px){.kinds{grid-template-columns:1fr 1fr}}
 footer{color:var(--muted);padding:24px 16px 40px;font-size:.85rem}
@@ -261,4 +261,15 @@ export function renderReportPage(page: ReportPage): string {
     '</body></html>',
     '',
   ].join('\n');
+}
+
+/**
+ * A one-paragraph page standing in for a report that does not exist or could
+ * not be drawn (no script; the same styles).
+ *
+ * @example
+ *   unavailablePage('This model has no report.html.') // -> '<!doctype html>…<p>This model has no report.html.</p>…'
+ */
+export function unavailablePage(message: string): string {
+  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>posterscope report</title><style>${STYLE}</style></head><body><header><h1>posterscope report</h1></header><main><p>${escapeHtml(message)}</p></main></body></html>\n`;
 }

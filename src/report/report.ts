@@ -10,16 +10,17 @@ import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
 import { PosterscopeError, checkInteger } from '../errors.js';
-import type { EvaluationCharts } from '../eval/curves.js';
+import { type EvaluationCharts, evaluationCharts, genreCounts } from '../eval/curves.js';
+import type { EvaluationReport } from '../eval/report.js';
 import { type DecodeOptions, decodePoster } from '../image/poster.js';
 import type { BundleManifest } from '../model/bundle.js';
 import { type EvaluateOptions, type ModelEvaluation, evaluate } from '../model/evaluate.js';
 import { readBundle } from '../model/bundle.js';
 import { DEFAULT_MODEL_PATH } from '../model/model.js';
 import type { ChartedEvaluation } from './charts.js';
-import { type ReportPage, renderReportPage } from './html.js';
+import { type ReportPage, renderReportPage, unavailablePage } from './html.js';
 
-export { reportContentSecurityPolicy } from './html.js';
+export { reportContentSecurityPolicy, unavailablePage } from './html.js';
 
 /** The report file's name inside a bundle (`train` writes it, `serve` shows it at /report). */
 export const REPORT_FILE = 'report.html';
@@ -36,7 +37,7 @@ async function chartScript(): Promise<string> {
 }
 
 export interface ThumbnailOptions {
-  /** Thumbnail width in pixels; default 80. */
+  /** Thumbnail width in pixels; default 64. */
   width?: number;
   decode?: DecodeOptions;
 }
@@ -49,14 +50,14 @@ export interface ThumbnailOptions {
  *   (await posterThumbnails(['posters/tt0084867.jpg'])).get('posters/tt0084867.jpg') // -> 'data:image/webp;base64,UklGR…'
  */
 export async function posterThumbnails(paths: Iterable<string>, options: ThumbnailOptions = {}): Promise<Map<string, string>> {
-  const width = checkInteger('width', options.width ?? 80, 8, 512);
+  const width = checkInteger('width', options.width ?? 64, 8, 512);
   const out = new Map<string, string>();
   for (const path of new Set(paths)) {
     try {
       const poster = await decodePoster(path, { ...options.decode, maxSide: width * 3 });
       const bytes = await sharp(poster.pixels, { raw: { width: poster.width, height: poster.height, channels: 3 } })
         .resize({ width, withoutEnlargement: true })
-        .webp({ quality: 55, effort: 2 })
+        .webp({ quality: 50, effort: 4 })
         .toBuffer();
       out.set(path, `data:image/webp;base64,${bytes.toString('base64')}`);
     } catch {
@@ -138,4 +139,58 @@ export async function writeReport(options: ReportOptions = {}): Promise<ReportRe
   const path = resolve(out);
   await writeFileAtomic(path, html);
   return { path: out, bytes: Buffer.byteLength(html), seconds: (performance.now() - started) / 1000, evaluation };
+}
+
+export interface TrainingReportInput {
+  /** The bundle's path, for the heading. */
+  model: string;
+  /** The test split's evaluation, its scores and labels ([rows x genres]), and the rows' posters. */
+  test: EvaluationReport;
+  scores: Float32Array;
+  labels: Uint8Array;
+  posters: ReadonlyArray<{ id: string; image: string }>;
+  /** Training prior and seed the test evaluation used. */
+  prior: Float32Array;
+  seed: number;
+  /** Label matrices of each split, for the class balance. */
+  splits: Record<string, Uint8Array>;
+  log?: (line: string) => void;
+}
+
+/**
+ * The report page `train` puts in every bundle it writes, drawn from the
+ * test evaluation it just made (no second pass over the posters): `{
+ * 'report.html': html }`, or nothing (with a log line) when it cannot be
+ * drawn: a missing page never costs the trained model.
+ *
+ * @example
+ *   await writeBundle(dir, contents, split, { files: (manifest) => trainingReportFiles(manifest, input) });
+ */
+export async function trainingReportFiles(manifest: BundleManifest, input: TrainingReportInput): Promise<Record<string, string>> {
+  try {
+    const G = manifest.genres.length;
+    const balance: Record<string, number[]> = {};
+    for (const [name, labels] of Object.entries(input.splits)) balance[name] = genreCounts(labels, labels.length / G, G);
+    const charts = evaluationCharts({
+      scores: input.scores,
+      labels: input.labels,
+      rows: input.test.rows,
+      genres: manifest.genres,
+      policy: manifest.thresholds,
+      report: input.test,
+      trainPrior: input.prior,
+      seed: input.seed,
+      posters: input.posters,
+      balance,
+      ...(manifest.history ? { history: manifest.history } : {}),
+      ...(manifest.training ? { bestEpoch: manifest.training.bestEpoch } : {}),
+    });
+    const html = await renderReport({ evaluation: { ...input.test, charts }, manifest, model: input.model, data: manifest.training?.data ?? '(training data)', split: 'test' });
+    return { [REPORT_FILE]: html };
+  } catch (error) {
+    // Still write the file: otherwise the swap would carry an older model's report.html into the new bundle.
+    const reason = (error as Error).message;
+    input.log?.(`${REPORT_FILE} could not be drawn: ${reason}`);
+    return { [REPORT_FILE]: unavailablePage(`The report of ${input.model} could not be drawn: ${reason}. Run posterscope report --model ${input.model} --out ${input.model}/${REPORT_FILE}`) };
+  }
 }

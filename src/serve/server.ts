@@ -7,6 +7,7 @@
  *   GET  /healthz            liveness and queue depth
  *   GET  /openapi.json       generated from the route schemas below
  *   GET  /                   the web page (web/), no external resources
+ *   GET  /report             the model's report page (report.html in its bundle), sandboxed
  *
  * Errors are `{ "error": { "code", "message" } }`, the status from the code's
  * row in ERROR_CODES: 400 malformed, 413 too large or too many files, 415 not
@@ -18,6 +19,7 @@
  * server never fetches URLs on a caller's behalf.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
@@ -27,6 +29,7 @@ import { ERROR_CODES, type ErrorCode, PosterscopeError } from '../errors.js';
 import { looksLikePoster } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import type { GenreModel, Prediction } from '../model/model.js';
+import { REPORT_FILE, reportContentSecurityPolicy, unavailablePage } from '../report/report.js';
 import { VERSION } from '../version.js';
 import { PredictionQueue, type QueueOptions } from './queue.js';
 
@@ -327,6 +330,19 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       return reply.type(CONTENT_TYPES[file.split('.').pop()!]!).header('cache-control', 'no-cache').send(body);
     });
   }
+
+  // The served model's report page (report.html in its bundle, written by `train` or `report`),
+  // under a CSP of its own: its inline script by hash, sandboxed away from this origin's API.
+  app.get('/report', { schema: { hide: true } }, async (_request, reply: FastifyReply) => {
+    const html = await readFile(join(model.path, REPORT_FILE), 'utf8').catch(() => undefined);
+    const page = html ?? unavailablePage(`This model has no ${REPORT_FILE}. Make one with: posterscope report --model ${model.path} --out ${join(model.path, REPORT_FILE)}`);
+    return reply
+      .status(html === undefined ? 404 : 200)
+      .type(CONTENT_TYPES.html!)
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', reportContentSecurityPolicy(page, { served: true }))
+      .send(page);
+  });
 
   // Finish queued work before the process lets go of the model.
   app.addHook('onClose', async () => {

@@ -33,6 +33,7 @@ import { type Examples, fitHead } from './fit.js';
 import { parseLoss } from './loss.js';
 import { fitStandardizer } from './standardize.js';
 import { type TuneOptions, tuneThresholds } from './thresholds.js';
+import { trainingReportFiles } from '../report/report.js';
 
 
 export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackboneOptions {
@@ -269,6 +270,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       },
     },
     splitRecord,
+    {
+      // report.html is written inside the new bundle before the swap; a failure to draw it only costs the page.
+      files: (m) => trainingReportFiles(m, { model: options.output, test, scores: testScores, labels: testSet.y, prior, seed, log,
+        posters: testRows.map((r) => ({ id: dataset.rows[r]!.id, image: dataset.rows[r]!.image! })),
+        splits: { train: trainPosterLabels, validation: validationSet.y, test: testSet.y } }),
+    },
   );
   return {
     manifest,
