@@ -341,6 +341,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       .type(CONTENT_TYPES.html!)
       .header('cache-control', 'no-cache')
       .header('content-security-policy', reportContentSecurityPolicy(page, { served: true }))
+      // A sandboxed page has an opaque origin: asking to key it by origin only earns a console warning.
+      .removeHeader('origin-agent-cluster')
       .send(page);
   });
 
