@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import pMap from 'p-map';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
 import { PosterscopeError, checkInteger } from '../errors.js';
@@ -52,18 +53,19 @@ export interface ThumbnailOptions {
 export async function posterThumbnails(paths: Iterable<string>, options: ThumbnailOptions = {}): Promise<Map<string, string>> {
   const width = checkInteger('width', options.width ?? 64, 8, 512);
   const out = new Map<string, string>();
-  for (const path of new Set(paths)) {
+  // sharp works off the main thread: a few posters at once keep both cores busy.
+  await pMap(new Set(paths), async (path) => {
     try {
       const poster = await decodePoster(path, { ...options.decode, maxSide: width * 3 });
       const bytes = await sharp(poster.pixels, { raw: { width: poster.width, height: poster.height, channels: 3 } })
         .resize({ width, withoutEnlargement: true })
-        .webp({ quality: 50, effort: 4 })
+        .webp({ quality: 50, effort: 2 })
         .toBuffer();
       out.set(path, `data:image/webp;base64,${bytes.toString('base64')}`);
     } catch {
       // The gallery shows the poster's id without a picture.
     }
-  }
+  }, { concurrency: 4 });
   return out;
 }
 
