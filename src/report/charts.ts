@@ -155,8 +155,14 @@ export function precisionRecallChart(curve: GenreCurve, threshold: number): ECha
   // The operating point: the lowest score group still at or above the genre's threshold.
   const at = [...curve.points].reverse().find((p) => p.threshold >= threshold && p.recall > 0);
   return base({
-    title: { text: `${curve.genre}: AP ${f3(curve.ap)} (prior / random ≈ ${f3(curve.prevalence)}), ${curve.support} posters`, left: 'center', top: 24, textStyle: { fontSize: 14 } },
-    grid: { left: 8, right: 16, top: 64, bottom: 8, containLabel: true },
+    title: {
+      text: `${curve.genre}: AP ${f3(curve.ap)}`,
+      subtext: `prior / random AP ≈ ${f3(curve.prevalence)} · ${curve.support} posters`,
+      left: 'center',
+      top: 22,
+      textStyle: { fontSize: 14 },
+    },
+    grid: { left: 24, right: 16, top: 84, bottom: 8, containLabel: true },
     tooltip: { trigger: 'item' },
     xAxis: { type: 'value', name: 'recall', nameLocation: 'middle', nameGap: 26, min: 0, max: 1 },
     yAxis: { type: 'value', name: 'precision', nameLocation: 'middle', nameGap: 36, min: 0, max: 1 },

@@ -73,8 +73,9 @@ export function reportContentSecurityPolicy(html: string, options: { served?: bo
 
 function table(head: string[], rows: string[][], caption?: string): string {
   return [
+    // A note above rather than a <caption>: a caption is as wide as its table and scrolls away with it on a phone.
+    caption ? `<p class="note">${escapeHtml(caption)}</p>` : '',
     '<div class="table-wrap"><table>',
-    caption ? `<caption>${escapeHtml(caption)}</caption>` : '',
     `<thead><tr>${head.map((h, i) => `<th scope="col"${i ? ' class="num"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`,
     `<tbody>${rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${c}</th>` : `<td class="num">${c}</td>`)).join('')}</tr>`).join('')}</tbody>`,
     '</table></div>',
@@ -109,7 +110,7 @@ a{color:var(--focus)}:focus-visible{outline:3px solid var(--focus);outline-offse
 .tile{border:1px solid var(--line);border-radius:8px;padding:8px 10px}.tile b{display:block;font-size:1.5rem;color:var(--accent)}.tile span{color:var(--muted);font-size:.85rem}
 .chart-figure{margin:12px 0}.chart-figure figcaption{margin-bottom:4px}.chart{width:100%;min-width:0}
 .pair{display:grid;grid-template-columns:1fr;gap:16px}@media(min-width:960px){.pair{grid-template-columns:1fr 1fr}}
-.table-wrap{overflow-x:auto;margin:8px 0}table{border-collapse:collapse;font-size:.9rem;min-width:100%}caption{text-align:left;color:var(--muted);padding:4px 0}
+.table-wrap{overflow-x:auto;margin:8px 0}table{border-collapse:collapse;font-size:.9rem;min-width:100%}.note{color:var(--muted);margin:8px 0 0;font-size:.9rem}
 th,td{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}.num{text-align:right;font-variant-numeric:tabular-nums}
 .baseline{color:var(--muted)}details{margin:8px 0}summary{cursor:pointer}
 label{font-weight:600}select{font:inherit;padding:4px;margin-left:6px}
