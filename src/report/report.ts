@@ -5,8 +5,8 @@
  * mistakes gallery and the bundled chart script, and writes the file
  * atomically.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import pMap from 'p-map';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
@@ -127,6 +127,13 @@ export interface ReportResult {
 export async function writeReport(options: ReportOptions = {}): Promise<ReportResult> {
   const started = performance.now();
   const { out = 'report.html', thumbnails, ...evaluateOptions } = options;
+  const path = resolve(out);
+  const unwritable = (error: unknown) =>
+    new PosterscopeError('INVALID_ARGUMENT', `cannot write the report to ${out} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { subject: out });
+  // Before the evaluation, so a bad --out costs nothing.
+  await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
+    throw unwritable(error);
+  });
   const evaluation = (await evaluate({ ...evaluateOptions, charts: true })) as ModelEvaluation & { charts: EvaluationCharts };
   const { manifest } = await readBundle(options.model ?? DEFAULT_MODEL_PATH);
   const html = await renderReport({
@@ -138,8 +145,9 @@ export async function writeReport(options: ReportOptions = {}): Promise<ReportRe
     skipped: evaluation.skipped,
     ...(thumbnails ? { thumbnails } : { thumbnails: { ...(options.decode ? { decode: options.decode } : {}) } }),
   });
-  const path = resolve(out);
-  await writeFileAtomic(path, html);
+  await writeFileAtomic(path, html).catch((error: unknown) => {
+    throw unwritable(error);
+  });
   return { path: out, bytes: Buffer.byteLength(html), seconds: (performance.now() - started) / 1000, evaluation };
 }
 
