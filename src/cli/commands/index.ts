@@ -17,10 +17,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Score a bundle on its test split or any labelled file, beside baselines',
     load: async () => (await import('./evaluate.js')).default,
   },
-  report: {
-    summary: 'Draw a model\'s evaluation as one self-contained HTML page (charts, baselines, failure gallery)',
-    load: async () => (await import('./report.js')).default,
-  },
   serve: {
     summary: 'Serve the model as a JSON API and a web page',
     load: async () => (await import('./serve.js')).default,
@@ -48,5 +44,9 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   audit: {
     summary: 'Check a labelled data set before training: bad, missing, duplicate and leaking posters',
     load: async () => (await import('./audit.js')).default,
+  },
+  report: {
+    summary: 'Draw a model\'s evaluation as one self-contained HTML page (charts, baselines, failure gallery)',
+    load: async () => (await import('./report.js')).default,
   },
 };
