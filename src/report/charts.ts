@@ -240,10 +240,12 @@ export function balanceChart(charts: EvaluationCharts, genres: readonly string[]
 function heatmap(id: string, title: string, caption: string, genres: readonly string[], rates: number[][], support: number[]): ReportChart {
   const data: Array<[number, number, number]> = [];
   let offDiagonal = 0;
+  // Rows of genres with a handful of posters jump to 0.5 or 1 by chance: they do not set the colour scale.
+  const steady = support.some((n) => n >= 10) ? 10 : 1;
   rates.forEach((row, t) =>
     row.forEach((v, g) => {
       if (v > 0) data.push([g, t, r4(v)]);
-      if (g !== t) offDiagonal = Math.max(offDiagonal, v);
+      if (g !== t && support[t]! >= steady) offDiagonal = Math.max(offDiagonal, v);
     }),
   );
   const scaleMax = Math.max(0.05, Math.ceil(offDiagonal * 20) / 20);
@@ -259,7 +261,7 @@ function heatmap(id: string, title: string, caption: string, genres: readonly st
       legend: { show: false },
       xAxis: { type: 'category', data: [...genres], axisLabel: { rotate: 60, fontSize: 10 }, splitArea: { show: true } },
       yAxis: { type: 'category', data: rowLabels, inverse: true, axisLabel: { fontSize: 10 } },
-      // The diagonal dwarfs everything else: the scale stops at the largest off-diagonal share.
+      // The diagonal dwarfs everything else: the scale stops at the largest off-diagonal share of a genre with 10+ posters.
       visualMap: { min: 0, max: scaleMax, text: [`≥ ${scaleMax.toFixed(2)}`, '0'], calculable: false, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, inRange: { color: ['#fff7ed', '#fdba74', '#c2410c', '#7c2d12'] } },
       series: [{ name: title, type: 'heatmap', data }],
     }),
@@ -301,6 +303,7 @@ export function calibrationChart(charts: EvaluationCharts): ReportChart {
     height: 360,
     option: base({
       tooltip: { trigger: 'item' },
+      grid: { left: 28, right: 16, top: 48, bottom: 8, containLabel: true },
       xAxis: { type: 'value', name: 'mean predicted probability', nameLocation: 'middle', nameGap: 26, min: 0, max: 1 },
       yAxis: { type: 'value', name: 'observed frequency', nameLocation: 'middle', nameGap: 36, min: 0, max: 1 },
       series: [
