@@ -89,6 +89,12 @@ test('train writes report.html; opened from disk every chart draws, thumbnails s
   assert.ok(thumbnails.length >= 5, `${thumbnails.length} thumbnails`);
   for (const [width, src] of thumbnails) assert.ok(width === 64 && src === 'data:image/webp', `${width} ${src}`);
   await page.screenshot({ path: join(OUTPUT, 'report-desktop.png'), fullPage: true });
+  // Printing: the contents list goes, the charts stay drawn.
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('nav').isVisible(), false);
+  for (const [id, count] of Object.entries(await drawn(page))) assert.ok(count > 10, `chart ${id} drew ${count} elements for print`);
+  await page.pdf({ path: join(OUTPUT, 'report.pdf'), format: 'A4' });
+  await page.emulateMedia({ media: 'screen' });
   assert.deepEqual(errors, []);
   assert.deepEqual(requests.filter((url) => !url.startsWith('file:') && !url.startsWith('data:')), [], 'the page fetched something');
   assert.equal(requests.filter((url) => url.startsWith('file:')).length, 1, 'only the page itself is read from disk');
