@@ -165,6 +165,18 @@ test('every response carries security headers; the page\'s CSP allows only its o
   }
 });
 
+test('/report without a report.html in the bundle: 404, a page saying how to make one, and the report\'s own CSP', { skip }, async () => {
+  const { url } = await start();
+  const response = await fetch(`${url}/report`);
+  assert.equal(response.status, 404);
+  assert.match(response.headers.get('content-type')!, /^text\/html/);
+  assert.match(await response.text(), /posterscope report --model .* --out .*report\.html/);
+  const csp = response.headers.get('content-security-policy')!;
+  // No script on this page, so none may run; sandboxed and never framed; the other routes keep the page's policy (above).
+  for (const directive of ["default-src 'none'", "script-src 'none'", 'sandbox allow-scripts', "frame-ancestors 'none'"]) assert.ok(csp.includes(directive), csp);
+  assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+});
+
 test('a request body that trickles in is cut off with 408 after requestTimeoutMs', { skip }, async () => {
   const { app } = await start({ requestTimeoutMs: 400 });
   const { port } = app.server.address() as { port: number };
