@@ -147,8 +147,13 @@ export function renderReportPage(page: ReportPage): string {
     .map(([name, v, p, r]) => `<div class="tile"><span>${name}</span><b>${f3(v)}</b><span>prior ${f3(p)} · random ${f3(r)}</span></div>`)
     .join('')}</div>`;
 
+  const historyTable = table(
+    ['epoch', 'train loss', 'validation loss', 'validation micro-F1', 'validation mAP'],
+    charts.history.map((e) => [`${e.epoch}${e.epoch === charts.bestEpoch ? ' (kept)' : ''}`, e.trainLoss.toFixed(4), e.validationLoss.toFixed(4), f3(e.validationMicroF1), f3(e.validationMAP)]),
+    `prior on the evaluated posters: micro-F1 ${f3(prior.microF1)}, mAP ${f3(prior.mAP)}`,
+  );
   const history = charts.history.length
-    ? `<div class="pair">${use(historyLossChart(charts))}${use(historyMetricsChart(charts, report))}</div>`
+    ? `<div class="pair">${use(historyLossChart(charts))}${use(historyMetricsChart(charts, report))}</div><details><summary>Per-epoch numbers</summary>${historyTable}</details>`
     : '<p>This bundle records no per-epoch history.</p>';
 
   const decisions = table(DECISION_HEAD, [
@@ -183,6 +188,31 @@ export function renderReportPage(page: ReportPage): string {
   const balanceTable = table(
     ['genre', ...Object.keys(charts.balance)],
     genres.map((g, i) => [escapeHtml(g), ...Object.keys(charts.balance).map((k) => String(charts.balance[k]![i]))]),
+  );
+
+  const sweepTable = table(
+    ['threshold', 'precision', 'recall', 'micro-F1'],
+    charts.sweep.filter((_, i) => (i + 1) % 5 === 0).map((p) => [p.threshold.toFixed(2), f3(p.precision), f3(p.recall), f3(p.microF1)]),
+    `every 0.05; prior micro-F1 ${f3(prior.microF1)}, random ${f3(random.microF1)}`,
+  );
+  const { confusion } = charts;
+  const confusionTable = table(
+    ['true genre', 'posters', 'recall', 'most often predicted instead (share of its posters; share labelled with it)'],
+    confusion.genres.map((g, t) => {
+      const instead = confusion.predictedInstead[t]!
+        .map((v, c) => ({ c, v }))
+        .filter(({ c, v }) => c !== t && v > 0)
+        .sort((a, b) => b.v - a.v)
+        .slice(0, 3)
+        .map(({ c, v }) => `${escapeHtml(confusion.genres[c]!)} ${f3(v)} (${f3(confusion.cooccurrence[t]![c])})`);
+      return [escapeHtml(g), String(confusion.support[t]), f3(confusion.predictedInstead[t]![t]), instead.join(', ') || '–'];
+    }),
+  );
+  const { calibration: cal } = charts;
+  const calibrationTable = table(
+    ['scores', 'pairs', 'mean score', 'observed frequency'],
+    cal.bins.map((b) => [`${b.lower.toFixed(1)}–${b.upper.toFixed(1)}`, String(b.count), b.count ? f3(b.meanScore) : '–', b.count ? f3(b.positiveRate) : '–']),
+    `ECE ${f3(cal.ece)}; prior ${f3(cal.baselines.prior)}, random ${f3(cal.baselines.random)}`,
   );
 
   const modality = report.modalities ? modalityChart(report.modalities) : undefined;
@@ -225,12 +255,12 @@ export function renderReportPage(page: ReportPage): string {
 
   const sections = [
     section('history', '1. Training history', history),
-    section('threshold', '2. Threshold', `${use(sweepChart(charts, report, manifest.thresholds.global))}<p>The model's policy: global threshold ${f3(manifest.thresholds.global)}${manifest.thresholds.topK ? `, at most ${manifest.thresholds.topK} genres` : ''}${manifest.thresholds.atLeastOne ? ', at least one genre' : ''}.${perGenreThreshold}</p>${decisions}`),
+    section('threshold', '2. Threshold', `${use(sweepChart(charts, report, manifest.thresholds.global))}<p>The model's policy: global threshold ${f3(manifest.thresholds.global)}${manifest.thresholds.topK ? `, at most ${manifest.thresholds.topK} genres` : ''}${manifest.thresholds.atLeastOne ? ', at least one genre' : ''}.${perGenreThreshold}</p>${decisions}<details><summary>Sweep numbers</summary>${sweepTable}</details>`),
     section('pr', '3. Precision and recall per genre', pr),
     section('genres', '4. Per-genre results', `${use(perGenreChart(charts, report))}<details><summary>All per-genre numbers, with both baselines</summary>${genreTable}</details>`),
     section('balance', '5. Class balance', `${use(balanceChart(charts, genres))}<details><summary>Counts</summary>${balanceTable}</details>`),
-    section('confusion', '6. Genre confusion', `<div class="pair">${confusionCharts(charts).map(use).join('')}</div>`),
-    section('calibration', '7. Calibration', use(calibrationChart(charts))),
+    section('confusion', '6. Genre confusion', `<div class="pair">${confusionCharts(charts).map(use).join('')}</div><details><summary>Per genre: recall and what is predicted instead</summary>${confusionTable}</details>`),
+    section('calibration', '7. Calibration', `${use(calibrationChart(charts))}<details><summary>Bins</summary>${calibrationTable}</details>`),
     section('inputs', '8. Inputs', modalitySection),
     section('mistakes', '9. Where it fails', `<p>Per genre, the posters the model was most sure about and got wrong, with their true and predicted genres and the genre's score.</p>${gallery || '<p>No mistakes.</p>'}`),
   ];
