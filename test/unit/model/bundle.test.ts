@@ -268,3 +268,15 @@ test('a bundle whose backbone file differs from the one it was trained with is r
     return true;
   });
 });
+
+test('files made from the final manifest are written inside the new bundle before the swap; a failure leaves the old bundle', async () => {
+  const path = dir.file('bundle-files');
+  const first = makeContents({ type: 'linear' }, 3);
+  const manifest = await writeBundle(path, first.contents, split, { files: async (m) => ({ 'report.html': `made ${m.createdAt} ${m.weights.sha256}` }) });
+  assert.equal(await readFile(`${path}/report.html`, 'utf8'), `made ${manifest.createdAt} ${manifest.weights.sha256}`);
+  const second = makeContents({ type: 'mlp', hidden: 3, dropout: 0 }, 9);
+  await assert.rejects(writeBundle(path, second.contents, split, { files: async () => { throw new Error('cannot draw'); } }), /cannot draw/);
+  assert.equal((await readBundle(path)).heads[0]!.spec.type, 'linear', 'the old bundle is untouched');
+  assert.equal(await readFile(`${path}/report.html`, 'utf8'), `made ${manifest.createdAt} ${manifest.weights.sha256}`);
+  assert.deepEqual((await readdir(dir.path)).filter((f) => f.startsWith('.bundle-files')), [], 'no staging directory left');
+});
