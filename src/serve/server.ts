@@ -335,7 +335,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // under a CSP of its own: its inline script by hash, sandboxed away from this origin's API.
   app.get('/report', { schema: { hide: true } }, async (_request, reply: FastifyReply) => {
     const html = await readFile(join(model.path, REPORT_FILE), 'utf8').catch(() => undefined);
-    const page = html ?? unavailablePage(`This model has no ${REPORT_FILE}. Make one with: posterscope report --model ${model.path} --out ${join(model.path, REPORT_FILE)}`);
+    // The stand-in names no server path: the client only learns how to make one.
+    const page = html ?? unavailablePage(`This model has no ${REPORT_FILE}. Make one with: posterscope report --model DIR --out DIR/${REPORT_FILE}`);
     return reply
       .status(html === undefined ? 404 : 200)
       .type(CONTENT_TYPES.html!)
