@@ -117,17 +117,22 @@ export function historyMetricsChart(charts: EvaluationCharts, report: Evaluation
 export function sweepChart(charts: EvaluationCharts, report: EvaluationReport, globalThreshold: number): ReportChart {
   const xy = (key: 'precision' | 'recall' | 'microF1') => charts.sweep.map((p) => [p.threshold, r4(p[key])]);
   const { prior, random } = report.baselines;
+  // Per-genre thresholds, when the policy has them, show as the band they span.
+  const own = charts.policyThresholds.filter((t) => t !== globalThreshold);
+  const band = own.length
+    ? { markArea: { silent: true, itemStyle: { color: 'rgba(37, 99, 235, 0.08)' }, label: { formatter: 'per-genre thresholds', position: 'insideTop' as const }, data: [[{ xAxis: r4(Math.min(...own, globalThreshold)) }, { xAxis: r4(Math.max(...own, globalThreshold)) }]] as Array<[{ xAxis: number }, { xAxis: number }]> } }
+    : {};
   return {
     id: 'sweep',
     title: 'Threshold sweep',
-    caption: 'Moving the threshold right trades recall for precision; pick where F1 (or the precision you need) peaks. Dashed: the model\'s threshold and the baselines\' micro-F1.',
+    caption: 'Moving the threshold right trades recall for precision; pick where F1 (or the precision you need) peaks. Solid: the model\'s threshold (a band: its per-genre ones); dashed: the baselines\' micro-F1.',
     height: 340,
     option: base({
       tooltip: { trigger: 'axis' },
       xAxis: { type: 'value', name: 'threshold', nameLocation: 'middle', nameGap: 26, min: 0, max: 1 },
       yAxis: { type: 'value', min: 0, max: 1 },
       series: [
-        { name: 'precision', type: 'line', showSymbol: false, data: xy('precision'), color: COLORS.precision },
+        { name: 'precision', type: 'line', showSymbol: false, data: xy('precision'), color: COLORS.precision, ...band },
         { name: 'recall', type: 'line', showSymbol: false, data: xy('recall'), color: COLORS.recall },
         {
           name: 'micro-F1',

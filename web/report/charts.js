@@ -8,6 +8,7 @@ import {
   AriaComponent,
   GridComponent,
   LegendComponent,
+  MarkAreaComponent,
   MarkLineComponent,
   TitleComponent,
   TooltipComponent,
@@ -17,7 +18,7 @@ import { SVGRenderer } from 'echarts/renderers';
 
 echarts.use([
   LineChart, BarChart, HeatmapChart, ScatterChart,
-  AriaComponent, GridComponent, LegendComponent, MarkLineComponent, TitleComponent, TooltipComponent, VisualMapContinuousComponent,
+  AriaComponent, GridComponent, LegendComponent, MarkAreaComponent, MarkLineComponent, TitleComponent, TooltipComponent, VisualMapContinuousComponent,
   SVGRenderer,
 ]);
 

@@ -58,6 +58,15 @@ test('chart options travel as JSON the browser never runs; names are escaped eve
   assert.match(html, /random baseline @0\.500/);
 });
 
+test('per-genre thresholds show as a band on the threshold sweep', () => {
+  const perGenre = { global: 0.5, perGenre: [0.3, null] };
+  const withBand = evaluationCharts({ scores, labels, rows: 4, genres, policy: perGenre, report });
+  const html = renderReportPage({ evaluation: { ...report, charts: withBand }, manifest: { ...manifest, thresholds: perGenre }, model: 'm', data: 'd', split: 'test', thumbnails: new Map(), script: SCRIPT });
+  const data = JSON.parse(/id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]!);
+  assert.deepEqual(data.charts.sweep.series[0].markArea.data, [[{ xAxis: 0.3 }, { xAxis: 0.5 }]]);
+  assert.equal(JSON.parse(/id="report-data">([\s\S]*?)<\/script>/.exec(page())![1]!).charts.sweep.series[0].markArea, undefined, 'no band for one global threshold');
+});
+
 test('the inputs section lists what the model reads, or draws the modality comparison when there is one', () => {
   assert.match(page(), /This model reads: <strong>image<\/strong>/);
   const row = { microF1: 0.5, precision: 0.5, recall: 0.5, macroF1: 0.3, mAP: 0.4, baselines: { prior: { microF1: 0.41, mAP: 0.1 }, random: { microF1: 0.16, mAP: 0.1 } } };
