@@ -382,6 +382,31 @@ async function decodeBytes(
 }
 
 /**
+ * The size a poster will decode to (orientation applied, shrunk to fit
+ * `maxSide`), read from its header alone; undefined when the header cannot be
+ * read (decoding will then fail with the reason). A server prices a request
+ * with it before any pixel is decoded.
+ *
+ * @example
+ *   await posterSize(await readFile('poster.jpg')) // -> { width: 224, height: 336 }
+ */
+export async function posterSize(bytes: Buffer, options?: DecodeOptions): Promise<{ width: number; height: number } | undefined> {
+  const { maxSide } = resolveOptions(options);
+  if (!looksLikePoster(bytes)) return undefined;
+  let width: number;
+  let height: number;
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false, pages: 1, page: 0 }).metadata();
+    ({ width, height } = meta.autoOrient ?? meta);
+  } catch {
+    return undefined;
+  }
+  if (!(width > 0 && height > 0)) return undefined;
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/**
  * `decodePoster` for bytes already read and hashed (the embedding pipeline
  * reads each file once and hashes it once).
  *
