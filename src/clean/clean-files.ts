@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import pMap from 'p-map';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
-import { PosterscopeError, asPosterError, checkInteger } from '../errors.js';
+import { PosterscopeError, asPosterError, asWriteError, checkInteger } from '../errors.js';
 import { decodePoster, type DecodeOptions, type Poster } from '../image/poster.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from './clean.js';
@@ -232,10 +232,14 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
         masked: Math.round((result.maskedPixels / (poster.width * poster.height)) * 10_000) / 10_000,
         cleaner: cleaner.id,
       };
-      await appendFile(boxesPath, `${JSON.stringify(record)}\n`);
+      await appendFile(boxesPath, `${JSON.stringify(record)}\n`).catch((error: unknown) => {
+        throw asWriteError(boxesPath, error);
+      });
       summary.cleaned++;
       summary.boxes += result.boxes.length;
     } catch (error) {
+      // A full disk fails every poster after this one too: stop with one line (posters done so far are kept).
+      if (error instanceof PosterscopeError && error.code === 'WRITE_FAILED') throw error;
       fail(job.file, error);
     } finally {
       progress.tick();

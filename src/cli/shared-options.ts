@@ -3,7 +3,7 @@
  * them into library options.
  */
 import { createWriteStream } from 'node:fs';
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { PosterscopeError, asWriteError, checkInteger, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { DetectOptions } from '../ocr/detector.js';
@@ -256,7 +256,10 @@ export async function writeResults(context: Pick<CommandContext, 'stdout'>, outp
   }
   await new Promise<void>((resolve, reject) => {
     const stream = createWriteStream(output);
-    stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
+    stream.on('error', (error) => {
+      const failed = asWriteError(output, error);
+      reject(failed instanceof PosterscopeError ? failed : new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error }));
+    });
     stream.end(text, resolve);
   });
 }

@@ -189,7 +189,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   const pump = () => {
-    while (active < prefetch && next < sources.length && !options.signal?.aborted) {
+    while (active < prefetch && next < sources.length && !options.signal?.aborted && fatal === undefined) {
       const index = next++;
       active++;
       void produce(index).finally(() => {
@@ -242,7 +242,14 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   let fatal: unknown;
   pump();
   for (;;) {
-    if (fatal !== undefined) throw fatal;
+    if (fatal !== undefined) {
+      // Let the batches in flight come back before the caller releases the inference workers.
+      if (inFlight === 0) throw fatal;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      continue;
+    }
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
     if (queue.length > 0 && (options.cancelled || options.signal)) dropCancelled();
     if (buffers > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
@@ -267,17 +274,25 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
           buffers++;
           free.push(batch);
           summary.passes += items.length;
-          items.forEach((item, i) => {
-            if (item.job.dropped) return;
-            const state = item.job.views[item.view]!;
-            const offset = i * backbone.dim;
-            for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
-            if (--state.remaining === 0) complete(item.job, item.view);
-          });
+          // After a fatal error (a full disk under the cache) nothing more is stored or reported.
+          if (fatal === undefined) {
+            try {
+              items.forEach((item, i) => {
+                if (item.job.dropped) return;
+                const state = item.job.views[item.view]!;
+                const offset = i * backbone.dim;
+                for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
+                if (--state.remaining === 0) complete(item.job, item.view);
+              });
+            } catch (error) {
+              fatal = error;
+            }
+          }
           notify();
         },
         (error: unknown) => {
-          fatal = error;
+          inFlight--;
+          fatal ??= error;
           notify();
         },
       );
