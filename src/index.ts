@@ -26,6 +26,7 @@ export { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 // Model files
 export {
   resolveModelFile,
+  readModelFile,
   defaultCacheDir,
   defaultMirrors,
   type ModelFileSpec,
