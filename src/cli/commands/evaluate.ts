@@ -1,3 +1,4 @@
+import { refuseOutputOverInput } from '../../data/files.js';
 import { writeFile } from 'node:fs/promises';
 import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
@@ -48,6 +49,8 @@ const command: CommandDefinition = {
     const images = listOption(context, 'images');
     if (data && images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
     const tta = stringOption(context, 'tta');
+    const jsonOut = stringOption(context, 'json');
+    if (data && jsonOut && jsonOut !== '-') await refuseOutputOverInput([data], [{ option: '--json', path: jsonOut, kind: 'file' }]);
     const progress = progressOf(context);
     const report = await evaluate({
       ...backboneLoadOptions(context, progress),
