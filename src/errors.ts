@@ -199,7 +199,18 @@ export function checkOneOf<T extends string>(name: string, allowed: readonly T[]
 export function asPosterError(source: string, error: unknown): PosterscopeError {
   if (error instanceof PosterscopeError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
+  return new PosterscopeError('IMAGE_CORRUPT', `${posterLabel(source)}: ${printable(message.split('\n')[0]!)}`, { subject: source, cause: error });
+}
+
+/**
+ * A poster's name as messages show it: control characters escaped, and cut
+ * when absurdly long (an upload's file name is whatever the client sent).
+ *
+ * @example
+ *   posterLabel('a\nb.jpg') // -> 'a\\nb.jpg'
+ */
+export function posterLabel(source: string): string {
+  return printable(excerpt(source, 300));
 }
 
 /** Longest value quoted whole in a message; longer ones are cut and their length given. */

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
-import { PosterscopeError, asPosterError } from '../errors.js';
+import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -137,7 +137,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   const isCancelled = (index: number) => options.signal?.aborted === true || options.cancelled?.(index) === true;
-  const cancelledError = (source: string) => new PosterscopeError('TIMEOUT', `${source}: cancelled (its caller has gone)`, { subject: source });
+  const cancelledError = (source: string) => new PosterscopeError('TIMEOUT', `${posterLabel(source)}: cancelled (its caller has gone)`, { subject: source });
 
   const produce = async (index: number): Promise<void> => {
     const input = sources[index]!;

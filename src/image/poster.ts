@@ -20,7 +20,7 @@ import sharp, {
   type SharpOptions,
 } from 'sharp';
 
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { PosterscopeError, checkInteger, invalidParameterError, posterLabel } from '../errors.js';
 import { printable } from '../printable.js';
 import { decodePlainJpeg, readJpegHeader } from './jpeg.js';
 
@@ -167,7 +167,7 @@ function oneLine(text: string): string {
 
 function fail(code: PosterscopeError['code'], source: string, reason: string, cause?: unknown): PosterscopeError {
   // The name escaped as everywhere else (a hostile name stays one line and recognisable).
-  return new PosterscopeError(code, `${printable(source)}: ${oneLine(reason)}`, {
+  return new PosterscopeError(code, `${posterLabel(source)}: ${oneLine(reason)}`, {
     subject: source,
     ...(cause === undefined ? {} : { cause }),
   });

@@ -26,7 +26,7 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ERROR_CODES, type ErrorCode, PosterscopeError } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, PosterscopeError, posterLabel } from '../errors.js';
 import { looksLikePoster, posterSize } from '../image/poster.js';
 import { type ViewSpec, parseViews, viewName, viewPasses } from '../image/views.js';
 import type { GenreModel, Prediction } from '../model/model.js';
@@ -301,8 +301,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       const views = viewsOf(request.query);
       const [file] = await uploads(request, true);
       if (!file) throw fail('INVALID_ARGUMENT', 'no poster in the request (multipart field "image")');
-      if (file.bytes.length === 0) throw fail('IMAGE_EMPTY', `${file.source}: empty upload`);
-      if (!looksLikePoster(file.bytes)) throw fail('IMAGE_UNSUPPORTED', `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)`);
+      if (file.bytes.length === 0) throw fail('IMAGE_EMPTY', `${posterLabel(file.source)}: empty upload`);
+      if (!looksLikePoster(file.bytes)) throw fail('IMAGE_UNSUPPORTED', `${posterLabel(file.source)}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)`);
       await checkCost([file], views);
       const [prediction] = await queue.submit([file], views, hangUp(reply));
       if (prediction!.error) throw fail(prediction!.error.code, prediction!.error.message);
@@ -330,8 +330,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         if (file.bytes.length > 0 && looksLikePoster(file.bytes)) return [i];
         results[i]!.error =
           file.bytes.length === 0
-            ? { code: 'IMAGE_EMPTY', message: `${file.source}: empty upload` }
-            : { code: 'IMAGE_UNSUPPORTED', message: `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)` };
+            ? { code: 'IMAGE_EMPTY', message: `${posterLabel(file.source)}: empty upload` }
+            : { code: 'IMAGE_UNSUPPORTED', message: `${posterLabel(file.source)}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)` };
         return [];
       });
       if (readable.length > 0) {
