@@ -22,7 +22,12 @@ before(async () => {
   dir = await makeTempDir('posterscope-abuse-cli-');
   env = { POSTERSCOPE_MIRROR: MODELS, POSTERSCOPE_OFFLINE: '1', POSTERSCOPE_CACHE: dir.file('cache') };
 });
-after(() => dir?.remove());
+const peaks: string[] = [];
+after(async () => {
+  // The numbers, for the record (node's test runner shows them as diagnostics).
+  if (peaks.length > 0) console.log(`peak RSS per hostile run, MB: ${peaks.join(', ')}`);
+  await dir?.remove();
+});
 
 const run = (args: string[]) => runMeasured(args, { env, tmp: dir.path });
 
@@ -36,6 +41,7 @@ function check(what: string, result: MeasuredRun, code: number, errorLines: numb
     assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(line), `${what}: raw control characters in ${JSON.stringify(line.slice(0, 200))}`);
   }
   if (pattern) assert.match(result.stderr, pattern, what);
+  peaks.push(`${what} ${result.peakMb.toFixed(0)}`);
   assert.ok(result.peakMb < MEMORY_BUDGET_MB, `${what}: peak RSS ${result.peakMb.toFixed(0)} MB is over ${MEMORY_BUDGET_MB} MB`);
 }
 

@@ -78,6 +78,7 @@ before(async () => {
 
 after(async () => {
   if (server && server.exitCode === null) {
+    console.log(`server peak RSS after every hostile request: ${(await peakRssOf(server.pid!)).toFixed(0)} MB`);
     const exited = new Promise((resolve) => server.once('exit', resolve));
     server.kill('SIGTERM');
     await exited;

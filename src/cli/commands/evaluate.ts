@@ -1,5 +1,5 @@
 import { refuseOutputOverInput } from '../../data/files.js';
-import { writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../atomic-file.js';
 import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { formatReport } from '../../eval/report.js';
@@ -70,7 +70,8 @@ const command: CommandDefinition = {
       context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } else {
       context.stdout.write(heading + formatReport(report));
-      if (json) await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+      // Whole or not at all (a full disk is one WRITE_FAILED line after the table, not a torn JSON file).
+      if (json) await writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
     }
     return EXIT.ok;
   },
