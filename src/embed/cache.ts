@@ -95,13 +95,14 @@ export class EmbeddingCache {
     for (const name of entries) if (name.endsWith(MERGING_SUFFIX)) unlinkIfOlder(join(cache.directory, name), now - STALE_MERGE_MS);
     const segments = entries.filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
     const settled = segments.filter((name) => modifiedBefore(join(cache.directory, name), now - SETTLED_MS));
+    const isSettledSet = new Set(settled);
     const tooMany = segments.length > MAX_SEGMENTS && settled.length > 1;
     let damagedSettled = false;
     for (const name of segments) {
       const before = cache.skipped;
       const fd = cache.scan(name);
       if (fd === undefined) continue;
-      const isSettled = settled.includes(name);
+      const isSettled = isSettledSet.has(name);
       if (isSettled && cache.skipped > before) damagedSettled = true;
       // Segments about to be merged are read again by name: a thousand of them are not held open.
       if (tooMany && isSettled) closeSync(fd);
@@ -219,13 +220,13 @@ export class EmbeddingCache {
         }
         try {
           this.readRecords(fd, (chunk, at) => {
-          const hex = chunk.toString('hex', at + KEY_OFFSET, at + CRC_OFFSET);
-          if (moved.has(hex)) return;
-          moved.set(hex, { segment: final, offset: size });
-          buffered.push(Buffer.from(chunk.subarray(at, at + this.recordSize)));
-          bufferedBytes += this.recordSize;
-          size += this.recordSize;
-          if (bufferedBytes >= 4 << 20) write();
+            const hex = chunk.toString('hex', at + KEY_OFFSET, at + CRC_OFFSET);
+            if (moved.has(hex)) return;
+            moved.set(hex, { segment: final, offset: size });
+            buffered.push(Buffer.from(chunk.subarray(at, at + this.recordSize)));
+            bufferedBytes += this.recordSize;
+            size += this.recordSize;
+            if (bufferedBytes >= 4 << 20) write();
           });
         } finally {
           // One source open at a time, however many there are.
