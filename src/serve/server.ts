@@ -246,7 +246,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   /** Aborted when the client hangs up before its answer is sent: its queued work is dropped. */
   const hangUp = (reply: FastifyReply): AbortSignal => {
     const controller = new AbortController();
-    if (reply.raw.destroyed || reply.raw.socket?.destroyed !== false) controller.abort();
+    // Already gone while its body was read: nothing to wait for ('close' has been and gone).
+    if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) controller.abort();
     else {
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) controller.abort();
