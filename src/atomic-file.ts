@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { asWriteError } from './errors.js';
 
 /** Temporaries older than this were left by a killed process; a younger one may be another process's write in progress. */
 const STALE_MS = 24 * 60 * 60 * 1000;
@@ -28,7 +29,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => {});
-    throw error;
+    throw asWriteError(path, error);
   }
 }
 
@@ -57,12 +58,18 @@ export async function openAtomicFile(path: string): Promise<AtomicFile> {
   let state: 'open' | 'committed' | 'aborted' = 'open';
   return {
     write: async (chunk) => {
-      await handle.write(chunk);
+      await handle.write(chunk).catch((error: unknown) => {
+        throw asWriteError(path, error);
+      });
     },
     commit: async () => {
-      await handle.sync();
-      await handle.close();
-      await rename(temp, path);
+      try {
+        await handle.sync();
+        await handle.close();
+        await rename(temp, path);
+      } catch (error) {
+        throw asWriteError(path, error);
+      }
       state = 'committed';
       await syncFolder(dirname(path));
     },
@@ -156,7 +163,7 @@ export async function writeDirectoryAtomic(dir: string, write: (staging: string)
     await fsyncPath(staging);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    throw error;
+    throw asWriteError(dir, error);
   }
   if (await exists(dir)) await rename(dir, previous);
   await rename(staging, dir);

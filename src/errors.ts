@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'OFFLINE'
   | 'DATA_INVALID'
   | 'CACHE_CORRUPT'
+  | 'WRITE_FAILED'
   // The server could not answer.
   | 'SERVER_BUSY'
   | 'TIMEOUT'
@@ -78,6 +79,7 @@ export const ERROR_CODES = {
   OFFLINE: { exit: EXIT.failed, http: 500 },
   DATA_INVALID: { exit: EXIT.failed, http: 422 },
   CACHE_CORRUPT: { exit: EXIT.failed, http: 500 },
+  WRITE_FAILED: { exit: EXIT.failed, http: 500 },
   SERVER_BUSY: { exit: EXIT.failed, http: 503 },
   TIMEOUT: { exit: EXIT.failed, http: 504 },
   INTERNAL: { exit: EXIT.failed, http: 500 },
@@ -197,7 +199,18 @@ export function checkOneOf<T extends string>(name: string, allowed: readonly T[]
 export function asPosterError(source: string, error: unknown): PosterscopeError {
   if (error instanceof PosterscopeError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new PosterscopeError('IMAGE_CORRUPT', `${source}: ${message.split('\n')[0]}`, { subject: source, cause: error });
+  return new PosterscopeError('IMAGE_CORRUPT', `${posterLabel(source)}: ${printable(message.split('\n')[0]!)}`, { subject: source, cause: error });
+}
+
+/**
+ * A poster's name as messages show it: control characters escaped, and cut
+ * when absurdly long (an upload's file name is whatever the client sent).
+ *
+ * @example
+ *   posterLabel('a\nb.jpg') // -> 'a\\nb.jpg'
+ */
+export function posterLabel(source: string): string {
+  return printable(excerpt(source, 300));
 }
 
 /** Longest value quoted whole in a message; longer ones are cut and their length given. */
@@ -213,4 +226,34 @@ const SHOWN_CHARACTERS = 80;
  */
 export function excerpt(text: string, max = SHOWN_CHARACTERS): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length.toLocaleString('en-US')} characters)`;
+}
+
+const WRITE_REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EIO: 'input/output error',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EFBIG: 'file too large for the file system',
+};
+
+/**
+ * A failed write (full disk, quota, read-only file system...) as one
+ * WRITE_FAILED line naming the file, so a command stops with a message
+ * instead of a stack trace. Anything else is returned as it is.
+ *
+ * @example
+ *   asWriteError('/cache/x.pse', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })).message
+ *   // -> '/cache/x.pse: cannot write: no space left on the device (ENOSPC); what was written before is kept'
+ */
+export function asWriteError(path: string, error: unknown): unknown {
+  if (error instanceof PosterscopeError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = code === undefined ? undefined : WRITE_REASONS[code];
+  if (reason === undefined) return error;
+  return new PosterscopeError('WRITE_FAILED', `${printable(excerpt(path, 300))}: cannot write: ${reason} (${code}); what was written before is kept`, {
+    subject: path,
+    cause: error,
+  });
 }

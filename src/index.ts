@@ -8,8 +8,8 @@ export { PosterscopeError, ERROR_CODES, EXIT, type ErrorCode, type ErrorOutcome 
 export { VERSION } from './version.js';
 
 // Posters and views
-export { decodePoster, readPosterFile, DEFAULT_DECODE_OPTIONS, type Poster, type DecodeOptions } from './image/poster.js';
-export { parseView, parseViews, viewName, renderView, VIEW_SETS, type ViewSpec, type ViewInput, type Crop } from './image/views.js';
+export { decodePoster, readPosterFile, posterSize, DEFAULT_DECODE_OPTIONS, type Poster, type DecodeOptions } from './image/poster.js';
+export { parseView, parseViews, viewName, renderView, viewPasses, VIEW_SETS, type ViewSpec, type ViewInput, type Crop } from './image/views.js';
 
 // Backbones
 export {
@@ -26,6 +26,7 @@ export { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 // Model files
 export {
   resolveModelFile,
+  readModelFile,
   defaultCacheDir,
   defaultMirrors,
   type ModelFileSpec,

@@ -3,8 +3,7 @@
  * input-size crops into feature vectors. Which model, where its file comes
  * from and how it is fed are all read from its `BackboneSpec` row.
  */
-import { readFile } from 'node:fs/promises';
-import { resolveModelFile, type ResolveOptions } from '../models/resolve.js';
+import { readModelFile, type ResolveOptions } from '../models/resolve.js';
 import { type Crop, type ViewInput, normalizationTables, writeCrop } from '../image/views.js';
 import { createRunner, type InferenceRunner } from './onnx-runtime.js';
 import { FEATURE_OUTPUT, prepareBackboneGraph } from './onnx-graph.js';
@@ -53,10 +52,11 @@ export async function loadBackbone(
   options: LoadBackboneOptions = {},
 ): Promise<Backbone> {
   const spec = typeof idOrSpec === 'string' ? getBackboneSpec(idOrSpec) : idOrSpec;
-  const file = await resolveModelFile(spec.file, options);
+  // The bytes loaded are the bytes hashed: the fingerprint vectors are cached under is the model's own.
+  const { file, bytes } = await readModelFile(spec.file, options);
   let model: Uint8Array;
   try {
-    model = prepareBackboneGraph(await readFile(file.path), spec);
+    model = prepareBackboneGraph(bytes, spec);
   } catch (error) {
     if (error instanceof PosterscopeError) {
       throw new PosterscopeError(error.code, `${file.path}: ${error.message}`, { subject: file.path, cause: error });

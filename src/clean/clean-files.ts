@@ -4,7 +4,8 @@
  * boxes found and the pixels replaced) and optional before/after previews.
  *
  * Resumable: a poster is skipped when its output file exists and
- * `boxes.jsonl` already records it cleaned with the same settings. Outputs are written to a temporary file
+ * `boxes.jsonl` already records it cleaned with the same settings from the
+ * same source bytes (sha256): a replaced poster is cleaned again. Outputs are written to a temporary file
  * and renamed, and the record is appended only after, so a crash never
  * leaves a half-written poster counted as done.
  */
@@ -15,8 +16,8 @@ import { createInterface } from 'node:readline';
 import pMap from 'p-map';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic-file.js';
-import { PosterscopeError, asPosterError, checkInteger } from '../errors.js';
-import { decodePoster, type DecodeOptions, type Poster } from '../image/poster.js';
+import { PosterscopeError, asPosterError, asWriteError, checkInteger } from '../errors.js';
+import { type DecodeOptions, type Poster, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from './clean.js';
 import type { TextBox } from './mask.js';
@@ -210,19 +211,23 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
   const cleanOne = async (job: { file: string; name: string }) => {
     const target = join(out, job.name);
     try {
-      if (done.get(job.name)?.cleaner === cleaner.id && (await exists(target))) {
+      const decode = { maxSide: 100_000_000, ...options.decode };
+      // Hashing is cheap next to cleaning: a poster replaced since it was cleaned is cleaned again.
+      const { bytes, contentHash } = await readPosterFile(job.file, decode);
+      const record = done.get(job.name);
+      if (record?.cleaner === cleaner.id && record.sha256 === contentHash && (await exists(target))) {
         summary.skipped++;
         return;
       }
       const format = OUTPUT_FORMATS[extname(job.name).toLowerCase()] ?? 'png';
-      const poster = await decodePoster(job.file, { maxSide: 100_000_000, ...options.decode });
+      const poster = await decodePosterBytes(bytes, job.file, contentHash, decode);
       const result = await cleaner.clean(poster);
       await writeFileAtomic(target, await encode(result.poster, format, quality));
       if (options.preview) {
         const previewName = `${basename(job.name, extname(job.name))}.png`;
         await writeFileAtomic(join(options.preview, previewName), await renderPreview(poster, result.poster, result.boxes));
       }
-      const record: BoxesRecord = {
+      const cleaned: BoxesRecord = {
         file: job.name,
         source: job.file,
         sha256: poster.contentHash,
@@ -232,10 +237,14 @@ export async function cleanPosterFiles(files: readonly string[], options: CleanF
         masked: Math.round((result.maskedPixels / (poster.width * poster.height)) * 10_000) / 10_000,
         cleaner: cleaner.id,
       };
-      await appendFile(boxesPath, `${JSON.stringify(record)}\n`);
+      await appendFile(boxesPath, `${JSON.stringify(cleaned)}\n`).catch((error: unknown) => {
+        throw asWriteError(boxesPath, error);
+      });
       summary.cleaned++;
       summary.boxes += result.boxes.length;
     } catch (error) {
+      // A full disk fails every poster after this one too: stop with one line (posters done so far are kept).
+      if (error instanceof PosterscopeError && error.code === 'WRITE_FAILED') throw error;
       fail(job.file, error);
     } finally {
       progress.tick();

@@ -2,8 +2,8 @@
  * Options several commands share, defined once, and the helpers that turn
  * them into library options.
  */
-import { createWriteStream } from 'node:fs';
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { writeFile } from 'node:fs/promises';
+import { PosterscopeError, asWriteError, checkInteger, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { DetectOptions } from '../ocr/detector.js';
@@ -254,9 +254,13 @@ export async function writeResults(context: Pick<CommandContext, 'stdout'>, outp
     context.stdout.write(text);
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    const stream = createWriteStream(output);
-    stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
-    stream.end(text, resolve);
-  });
+  try {
+    // (A stream's end() callback also fires on a failed write: a full disk used to exit 0 with an empty file.)
+    await writeFile(output, text);
+  } catch (error) {
+    const failed = asWriteError(output, error);
+    throw failed instanceof PosterscopeError
+      ? failed
+      : new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${(error as Error).message}`, { subject: '--output', cause: error });
+  }
 }

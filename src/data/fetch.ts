@@ -10,7 +10,7 @@
  * 403, a redirect from https to http, not an image, bad URL) fail the row at
  * once. One row never stops the others: each failure is returned with its reason.
  */
-import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import pMap from 'p-map';
 import { removeStaleTemporaries, writeFileAtomic } from '../atomic-file.js';
@@ -302,5 +302,6 @@ export async function writeFetchFailures(path: string, failures: readonly FetchF
   const text = /\.json$/i.test(path)
     ? `${JSON.stringify(failures, null, 2)}\n`
     : toCsv([['line', 'id', 'url', 'reason', 'attempts'], ...failures.map((f) => [f.line, f.id, f.url, f.reason, f.attempts])]);
-  await writeFile(path, text);
+  // Whole or not at all; a full disk is one WRITE_FAILED line naming the report.
+  await writeFileAtomic(path, text);
 }

@@ -6,6 +6,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { glob } from 'tinyglobby';
+import { invalidParameterError } from '../errors.js';
 
 /** Extensions picked up when walking a directory (files named explicitly are always tried). */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.avif', '.tif', '.tiff']);
@@ -179,5 +180,63 @@ export class ImageFolders {
       }
     }
     return null;
+  }
+}
+
+/** Where a path really is: symlinks resolved, and a path that does not exist yet placed under its nearest existing parent. */
+async function whereItIs(path: string): Promise<string> {
+  const absolute = resolve(path);
+  let existing = absolute;
+  for (;;) {
+    try {
+      const real = await realpath(existing);
+      return existing === absolute ? real : join(real, absolute.slice(existing.length));
+    } catch {
+      const parent = dirname(existing);
+      if (parent === existing) return absolute;
+      existing = parent;
+    }
+  }
+}
+
+const within = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+
+/**
+ * Refuses outputs that would overwrite or mix with a command's inputs, before
+ * any work: an output folder that is, holds or lies inside an input folder or
+ * holds an input file (`clean DIR --out DIR` would overwrite the originals; an
+ * output inside an input folder is read back as input next time), and an
+ * output file that is an input file. Paths are compared where they really are
+ * (symlinks resolved). Throws INVALID_ARGUMENT naming both. Two outputs in
+ * one place (`--preview` = `--out`) are refused too.
+ *
+ * @example
+ *   await refuseOutputOverInput(['posters/'], [{ option: '--out', path: 'posters/clean', kind: 'dir' }]);
+ *   // throws 'Expected a folder outside the inputs (not inside the input folder posters/) for --out but received string "posters/clean"'
+ */
+export async function refuseOutputOverInput(
+  inputs: readonly string[],
+  outputs: ReadonlyArray<{ option: string; path: string; kind: 'file' | 'dir' }>,
+): Promise<void> {
+  const places = await Promise.all(
+    inputs.map(async (input) => {
+      const kind = await stat(input).then((info) => (info.isDirectory() ? 'dir' : 'file'), () => undefined);
+      return kind === undefined ? undefined : { input, kind, real: await whereItIs(input) };
+    }),
+  );
+  const seen: Array<{ option: string; path: string; kind: 'file' | 'dir'; real: string }> = [];
+  for (const output of outputs) {
+    const real = await whereItIs(output.path);
+    const refuse = (why: string) => invalidParameterError(output.option, `a ${output.kind === 'dir' ? 'folder' : 'file'} outside the inputs (not ${why})`, output.path);
+    for (const place of places) {
+      if (!place) continue;
+      if (place.real === real) throw refuse(`the input ${place.input} itself`);
+      if (place.kind === 'dir' && within(real, place.real)) throw refuse(`inside the input folder ${place.input}`);
+      if (output.kind === 'dir' && within(place.real, real)) throw refuse(`a folder holding the input ${place.input}`);
+    }
+    for (const other of seen) {
+      if (other.real === real) throw refuse(`the same place as ${other.option}`);
+    }
+    seen.push({ ...output, real });
   }
 }

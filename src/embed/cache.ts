@@ -9,11 +9,20 @@
  * runs never interleave. A run killed mid-write leaves at most one torn record
  * at the end of its segment; the CRC and length checks skip it on the next
  * open, and every finished record stays readable.
+ *
+ * Segments are compacted when the cache is opened: past MAX_SEGMENTS, or when
+ * one holds damaged records, the segments nobody has written to for
+ * SETTLED_MS are merged into one new segment (written aside, fsynced, renamed
+ * in, and only then the old ones removed), so a thousand runs never hold a
+ * thousand files open (EMFILE), and damaged records are reported once and
+ * dropped. A segment still being written is left alone; a reader holds an
+ * open descriptor to every segment it indexed, so a segment another process
+ * merges away stays readable to it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, readdirSync, writeSync, fstatSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PosterscopeError, invalidParameterError } from '../errors.js';
+import { PosterscopeError, asWriteError, invalidParameterError } from '../errors.js';
 import { crc32 } from './crc32.js';
 
 const MAGIC = 0x31455350; // 'PSE1' little-endian
@@ -21,6 +30,13 @@ const HEADER = 44;
 const KEY_OFFSET = 8;
 const CRC_OFFSET = 40;
 const SEGMENT_SUFFIX = '.pse';
+const MERGING_SUFFIX = '.pse.merging';
+/** More segments than this are merged when the cache is opened. */
+const MAX_SEGMENTS = 16;
+/** A segment written to less than this long ago may belong to a running process: never merged. */
+const SETTLED_MS = 60_000;
+/** A merge a killed process left behind is removed after this long. */
+const STALE_MERGE_MS = 24 * 60 * 60 * 1000;
 /** Bump when the pixels a view name stands for change, so old vectors are not reused. */
 export const PREPROCESS_VERSION = 1;
 
@@ -37,6 +53,8 @@ export interface EmbeddingCacheOptions {
   dim: number;
   /** Records buffered before a write; written records survive a crash. Default 64. */
   flushEvery?: number;
+  /** Told once per open how many damaged records were skipped. Default: a line on stderr. */
+  onWarning?: (message: string) => void;
 }
 
 /** The cache key of one poster view. */
@@ -71,9 +89,33 @@ export class EmbeddingCache {
   static async open(options: EmbeddingCacheOptions): Promise<EmbeddingCache> {
     const cache = new EmbeddingCache(options);
     mkdirSync(cache.directory, { recursive: true });
-    for (const name of readdirSync(cache.directory).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort()) {
-      cache.scan(name);
+    const now = Date.now();
+    const entries = readdirSync(cache.directory);
+    // A merge a killed process never finished (its sources are all still there).
+    for (const name of entries) if (name.endsWith(MERGING_SUFFIX)) unlinkIfOlder(join(cache.directory, name), now - STALE_MERGE_MS);
+    const segments = entries.filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
+    const settled = segments.filter((name) => modifiedBefore(join(cache.directory, name), now - SETTLED_MS));
+    const isSettledSet = new Set(settled);
+    const tooMany = segments.length > MAX_SEGMENTS && settled.length > 1;
+    let damagedSettled = false;
+    for (const name of segments) {
+      const before = cache.skipped;
+      const fd = cache.scan(name);
+      if (fd === undefined) continue;
+      const isSettled = isSettledSet.has(name);
+      if (isSettled && cache.skipped > before) damagedSettled = true;
+      // Segments about to be merged are read again by name: a thousand of them are not held open.
+      if (tooMany && isSettled) closeSync(fd);
+      else cache.fds.set(name, fd);
     }
+    if (cache.skipped > 0) {
+      const warn = options.onWarning ?? ((message: string) => process.stderr.write(`posterscope: warning: ${message}\n`));
+      warn(
+        `${cache.skipped} damaged embedding cache record${cache.skipped === 1 ? '' : 's'} skipped in ${cache.directory} ` +
+          '(a killed run or a damaged disk); those vectors are computed again',
+      );
+    }
+    if (tooMany || damagedSettled) cache.merge(settled);
     return cache;
   }
 
@@ -100,8 +142,12 @@ export class EmbeddingCache {
     return fd;
   }
 
-  private scan(segment: string): void {
-    const fd = this.readFd(segment);
+  /**
+   * Calls `visit` with each whole, valid record of a segment, in order, and
+   * returns how many records were damaged: a torn tail, or a record failing
+   * its checksum (records after it cannot be trusted to be aligned).
+   */
+  private readRecords(fd: number, visit: (chunk: Buffer, at: number, offset: number) => void): number {
     const size = fstatSync(fd).size;
     const record = this.recordSize;
     const perChunk = Math.max(1, Math.floor((4 << 20) / record));
@@ -114,17 +160,103 @@ export class EmbeddingCache {
           chunk.readUInt32LE(i) === MAGIC &&
           chunk.readUInt32LE(i + 4) === this.dim &&
           chunk.readUInt32LE(i + CRC_OFFSET) === this.checksum(chunk, i);
-        if (!ok) {
-          // Records after a torn one cannot be trusted to be aligned; stop here.
-          this.skipped += Math.floor((size - offset - i) / record) || 1;
-          return;
-        }
-        this.index.set(chunk.toString('hex', i + KEY_OFFSET, i + CRC_OFFSET), { segment, offset: offset + i });
+        if (!ok) return Math.floor((size - offset - i) / record) || 1;
+        visit(chunk, i, offset + i);
       }
       if (i === 0) break;
       offset += i;
     }
-    if (size % record !== 0) this.skipped += 1;
+    return size % record !== 0 ? 1 : 0;
+  }
+
+  /** Indexes one segment; its open descriptor, or undefined when it has gone (merged away by another process). */
+  private scan(segment: string): number | undefined {
+    let fd: number;
+    try {
+      fd = openSync(join(this.directory, segment), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    this.skipped += this.readRecords(fd, (chunk, at, offset) => {
+      this.index.set(chunk.toString('hex', at + KEY_OFFSET, at + CRC_OFFSET), { segment, offset });
+    });
+    return fd;
+  }
+
+  /**
+   * Merges settled segments into one new segment: written aside, fsynced and
+   * renamed in before any source is removed, so a kill at any point leaves
+   * every record readable (at worst twice). A failure (a full disk) leaves
+   * the sources as they are.
+   */
+  private merge(sources: readonly string[]): void {
+    const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const final = `${name}${SEGMENT_SUFFIX}`;
+    const temp = join(this.directory, `${name}${MERGING_SUFFIX}`);
+    const moved = new Map<string, Location>();
+    const gone: string[] = [];
+    let out: number | undefined;
+    try {
+      out = openSync(temp, 'wx+');
+      let size = 0;
+      const buffered: Buffer[] = [];
+      let bufferedBytes = 0;
+      const write = () => {
+        const data = Buffer.concat(buffered);
+        for (let at = 0; at < data.length; ) at += writeSync(out!, data, at, data.length - at);
+        buffered.length = 0;
+        bufferedBytes = 0;
+      };
+      for (const source of sources) {
+        const kept = this.fds.get(source);
+        let fd: number;
+        try {
+          fd = kept ?? openSync(join(this.directory, source), 'r');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          gone.push(source);
+          continue;
+        }
+        try {
+          this.readRecords(fd, (chunk, at) => {
+            const hex = chunk.toString('hex', at + KEY_OFFSET, at + CRC_OFFSET);
+            if (moved.has(hex)) return;
+            moved.set(hex, { segment: final, offset: size });
+            buffered.push(Buffer.from(chunk.subarray(at, at + this.recordSize)));
+            bufferedBytes += this.recordSize;
+            size += this.recordSize;
+            if (bufferedBytes >= 4 << 20) write();
+          });
+        } finally {
+          // One source open at a time, however many there are.
+          if (kept === undefined) closeSync(fd);
+        }
+      }
+      write();
+      fsyncSync(out);
+      renameSync(temp, join(this.directory, final));
+    } catch {
+      // Merging is housekeeping: the sources still hold every record.
+      if (out !== undefined) closeSync(out);
+      rmSync(temp, { force: true });
+      for (const source of gone) this.forget(source);
+      return;
+    }
+    syncDirectory(this.directory);
+    for (const [hex, location] of moved) this.index.set(hex, location);
+    for (const source of sources) this.forget(source, false);
+    for (const source of gone) this.forget(source);
+    this.fds.set(final, out);
+    for (const source of sources) rmSync(join(this.directory, source), { force: true });
+  }
+
+  /** Drops a segment that is merged or gone: its descriptor and any index entry still pointing at it. */
+  private forget(segment: string, dropEntries = true): void {
+    const fd = this.fds.get(segment);
+    if (fd !== undefined) closeSync(fd);
+    this.fds.delete(segment);
+    if (dropEntries) for (const [hex, location] of this.index) if (location.segment === segment) this.index.delete(hex);
   }
 
   private checksum(buffer: Buffer, start: number): number {
@@ -167,16 +299,40 @@ export class EmbeddingCache {
     if (this.pending.length >= this.flushEvery) this.flush();
   }
 
-  /** Writes buffered records to this process's segment. */
+  /**
+   * Writes buffered records to this process's segment. A write the disk
+   * refuses (full, quota, read-only) throws WRITE_FAILED; the segment is cut
+   * back to its last whole record, so every record written before stays
+   * readable and nothing half-written is indexed.
+   */
   flush(): void {
     if (this.pending.length === 0) return;
-    if (!this.segment) {
-      const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}${SEGMENT_SUFFIX}`;
-      this.segment = { name, fd: openSync(join(this.directory, name), 'a'), size: 0 };
-    }
     const data = Buffer.concat(this.pending);
-    writeSync(this.segment.fd, data);
     const record = this.recordSize;
+    let path = this.directory;
+    try {
+      if (!this.segment) {
+        const name = `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}${SEGMENT_SUFFIX}`;
+        path = join(this.directory, name);
+        // Read back through the same descriptor: the file stays readable to this process even if another merges it away.
+        this.segment = { name, fd: openSync(path, 'a+'), size: 0 };
+        this.fds.set(name, this.segment.fd);
+      }
+      path = join(this.directory, this.segment.name);
+      // writeSync may write less than asked (a disk filling up): write the rest, or fail.
+      for (let at = 0; at < data.length; ) at += writeSync(this.segment.fd, data, at, data.length - at);
+    } catch (error) {
+      this.pending = [];
+      this.pendingKeys = [];
+      if (this.segment) {
+        try {
+          ftruncateSync(this.segment.fd, this.segment.size);
+        } catch {
+          // A torn tail is skipped by the next open anyway.
+        }
+      }
+      throw asWriteError(path, error);
+    }
     this.pendingKeys.forEach((hex, i) => {
       this.index.set(hex, { segment: this.segment!.name, offset: this.segment!.size + i * record });
     });
@@ -185,16 +341,23 @@ export class EmbeddingCache {
     this.pendingKeys = [];
   }
 
-  /** Flushes, syncs to disk and closes all files. */
+  /** Flushes, syncs to disk and closes all files (closing them even when the last write fails). */
   close(): void {
-    this.flush();
-    if (this.segment) {
-      fsyncSync(this.segment.fd);
-      closeSync(this.segment.fd);
+    try {
+      this.flush();
+      if (this.segment) {
+        try {
+          fsyncSync(this.segment.fd);
+        } catch (error) {
+          throw asWriteError(join(this.directory, this.segment.name), error);
+        }
+      }
+    } finally {
+      // The segment's descriptor is among the readers'.
       this.segment = undefined;
+      for (const fd of this.fds.values()) closeSync(fd);
+      this.fds.clear();
     }
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
   }
 }
 
@@ -202,4 +365,30 @@ function decodeVector(record: Buffer, dim: number): Float32Array {
   const out = new Float32Array(dim);
   Buffer.from(out.buffer).set(record.subarray(HEADER, HEADER + dim * 4));
   return out;
+}
+
+function modifiedBefore(path: string, time: number): boolean {
+  try {
+    return statSync(path).mtimeMs < time;
+  } catch {
+    return false;
+  }
+}
+
+function unlinkIfOlder(path: string, time: number): void {
+  if (modifiedBefore(path, time)) rmSync(path, { force: true });
+}
+
+/** Makes a rename durable; best effort (not every platform can fsync a folder). */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // the merged file itself is fsynced; a lost rename only leaves the sources in place
+  }
 }

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
-import { PosterscopeError, asPosterError } from '../errors.js';
+import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -39,7 +39,14 @@ export interface EmbedOptions {
   keepVectors?: boolean;
   /** Called once per input, in completion order. */
   onPoster?: (result: EmbeddedPoster) => void;
+  /** Stops the run: no new poster is started and queued crops are dropped; the call then throws. */
   signal?: AbortSignal;
+  /**
+   * True for an input whose caller has gone (a server request that timed out
+   * or hung up): it is not read, decoded or run any further, its queued crops
+   * are dropped, and it is reported once with a TIMEOUT error.
+   */
+  cancelled?: (index: number) => boolean;
 }
 
 export interface EmbeddedPoster {
@@ -71,6 +78,8 @@ interface Job {
   views: Array<{ name: string; key: Buffer; remaining: number; crops: number; sum: Float32Array }>;
   viewsLeft: number;
   vectors: Map<string, Float32Array> | undefined;
+  /** Reported as cancelled; crops still in flight are ignored. */
+  dropped: boolean;
 }
 
 interface QueuedCrop {
@@ -78,6 +87,9 @@ interface QueuedCrop {
   view: number;
   crop: Crop;
 }
+
+/** Views of one poster rendered at once (libuv runs sharp's work on 4 threads by default). */
+const RENDER_AHEAD = 4;
 
 /** Batch buffers of finished runs, per backbone, for the next run to reuse. */
 const spareBatches = new WeakMap<Backbone, Float32Array[]>();
@@ -124,10 +136,14 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     options.onPoster?.(result);
   };
 
+  const isCancelled = (index: number) => options.signal?.aborted === true || options.cancelled?.(index) === true;
+  const cancelledError = (source: string) => new PosterscopeError('TIMEOUT', `${posterLabel(source)}: cancelled (its caller has gone)`, { subject: source });
+
   const produce = async (index: number): Promise<void> => {
     const input = sources[index]!;
     const source = typeof input === 'string' ? input : input.source;
     try {
+      if (isCancelled(index)) throw cancelledError(source);
       const file = typeof input === 'string' ? await readPosterFile(input, options.decode) : undefined;
       const bytes = file?.bytes ?? (input as { bytes: Buffer }).bytes;
       const hash = file?.contentHash ?? createHash('sha256').update(bytes).digest('hex');
@@ -139,8 +155,15 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         return;
       }
       const decoded = await decodePosterBytes(bytes, source, hash, options.decode);
+      if (isCancelled(index)) throw cancelledError(source);
       const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
-      const rendered = await Promise.all(missing.map((v) => renderView(poster, options.views[v]!, backbone.viewInput)));
+      // A few views at a time, so a poster with hundreds of views stops soon after its caller goes.
+      const rendered: Crop[][] = [];
+      for (let at = 0; at < missing.length; at += RENDER_AHEAD) {
+        if (isCancelled(index)) throw cancelledError(source);
+        rendered.push(...(await Promise.all(missing.slice(at, at + RENDER_AHEAD).map((v) => renderView(poster, options.views[v]!, backbone.viewInput)))));
+      }
+      if (isCancelled(index)) throw cancelledError(source);
       const job: Job = {
         index,
         source,
@@ -148,6 +171,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         views: names.map((name, v) => ({ name, key: keys[v]!, remaining: 0, crops: 0, sum: new Float32Array(0) })),
         viewsLeft: missing.length,
         vectors: options.keepVectors ? new Map() : undefined,
+        dropped: false,
       };
       for (let i = 0; i < names.length; i++) {
         if (!missing.includes(i) && job.vectors) job.vectors.set(names[i]!, cache!.get(keys[i]!)!);
@@ -165,7 +189,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   const pump = () => {
-    while (active < prefetch && next < sources.length && !options.signal?.aborted) {
+    while (active < prefetch && next < sources.length && !options.signal?.aborted && fatal === undefined) {
       const index = next++;
       active++;
       void produce(index).finally(() => {
@@ -174,6 +198,24 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         notify();
       });
     }
+  };
+
+  /** Drops a cancelled job's queued crops and reports it once. */
+  const dropCancelled = () => {
+    let kept = 0;
+    for (const item of queue) {
+      const { job } = item;
+      if (!job.dropped && isCancelled(job.index)) {
+        job.dropped = true;
+        finish({ index: job.index, source: job.source, contentHash: job.contentHash, cached: false, error: cancelledError(job.source) });
+      }
+      if (!job.dropped) queue[kept++] = item;
+    }
+    if (kept === queue.length) return;
+    queue.length = kept;
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    waiters.forEach((resolve) => resolve());
   };
 
   const complete = (job: Job, view: number) => {
@@ -200,8 +242,16 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   let fatal: unknown;
   pump();
   for (;;) {
-    if (fatal !== undefined) throw fatal;
+    if (fatal !== undefined) {
+      // Let the batches in flight come back before the caller releases the inference workers.
+      if (inFlight === 0) throw fatal;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      continue;
+    }
     const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
+    if (queue.length > 0 && (options.cancelled || options.signal)) dropCancelled();
     if (buffers > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
       // Nothing more is coming: share the last crops between the idle workers
       // instead of running them as one batch on one core.
@@ -224,16 +274,25 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
           buffers++;
           free.push(batch);
           summary.passes += items.length;
-          items.forEach((item, i) => {
-            const state = item.job.views[item.view]!;
-            const offset = i * backbone.dim;
-            for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
-            if (--state.remaining === 0) complete(item.job, item.view);
-          });
+          // After a fatal error (a full disk under the cache) nothing more is stored or reported.
+          if (fatal === undefined) {
+            try {
+              items.forEach((item, i) => {
+                if (item.job.dropped) return;
+                const state = item.job.views[item.view]!;
+                const offset = i * backbone.dim;
+                for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
+                if (--state.remaining === 0) complete(item.job, item.view);
+              });
+            } catch (error) {
+              fatal = error;
+            }
+          }
           notify();
         },
         (error: unknown) => {
-          fatal = error;
+          inFlight--;
+          fatal ??= error;
           notify();
         },
       );

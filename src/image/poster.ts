@@ -20,7 +20,7 @@ import sharp, {
   type SharpOptions,
 } from 'sharp';
 
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { PosterscopeError, checkInteger, invalidParameterError, posterLabel } from '../errors.js';
 import { printable } from '../printable.js';
 import { decodePlainJpeg, readJpegHeader } from './jpeg.js';
 
@@ -167,7 +167,7 @@ function oneLine(text: string): string {
 
 function fail(code: PosterscopeError['code'], source: string, reason: string, cause?: unknown): PosterscopeError {
   // The name escaped as everywhere else (a hostile name stays one line and recognisable).
-  return new PosterscopeError(code, `${printable(source)}: ${oneLine(reason)}`, {
+  return new PosterscopeError(code, `${posterLabel(source)}: ${oneLine(reason)}`, {
     subject: source,
     ...(cause === undefined ? {} : { cause }),
   });
@@ -379,6 +379,31 @@ async function decodeBytes(
   }
   const pixels = toRgb(data, info.channels, source);
   return { source, contentHash, width: info.width, height: info.height, pixels };
+}
+
+/**
+ * The size a poster will decode to (orientation applied, shrunk to fit
+ * `maxSide`), read from its header alone; undefined when the header cannot be
+ * read (decoding will then fail with the reason). A server prices a request
+ * with it before any pixel is decoded.
+ *
+ * @example
+ *   await posterSize(await readFile('poster.jpg')) // -> { width: 224, height: 336 }
+ */
+export async function posterSize(bytes: Buffer, options?: DecodeOptions): Promise<{ width: number; height: number } | undefined> {
+  const { maxSide } = resolveOptions(options);
+  if (!looksLikePoster(bytes)) return undefined;
+  let width: number;
+  let height: number;
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false, pages: 1, page: 0 }).metadata();
+    ({ width, height } = meta.autoOrient ?? meta);
+  } catch {
+    return undefined;
+  }
+  if (!(width > 0 && height > 0)) return undefined;
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
 /**

@@ -222,10 +222,37 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
   return out;
 }
 
+/** The size a tiles view enlarges a poster to: `zoom` input widths wide, no side below the input size. */
+function tilesSize(w: number, h: number, zoom: number, input: ViewInput): { width: number; height: number } {
+  const scale = Math.max((zoom * input.width) / w, input.height / h, input.width / w);
+  return { width: Math.round(w * scale), height: Math.round(h * scale) };
+}
+
+/** Tiles along one side: what `tileOffsets` gives. */
+function tileCount(length: number, size: number): number {
+  return length <= size ? 1 : Math.ceil(length / size);
+}
+
+/**
+ * Backbone passes (input-size crops) one view costs for a poster of this
+ * decoded size: what `renderView` will produce, known before decoding (a
+ * server caps a request's cost with it). 0 for a shape every view refuses.
+ *
+ * @example
+ *   viewPasses({ kind: 'tiles', zoom: 2 }, 224, 336, input) // -> 6
+ *   viewPasses({ kind: 'native' }, 224, 336, input) // -> 1
+ */
+export function viewPasses(view: ViewSpec, width: number, height: number, input: ViewInput): number {
+  if (!(width > 0 && height > 0) || Math.max(width / height, height / width) > MAX_ASPECT) return 0;
+  if (view.kind !== 'tiles') return 1;
+  const size = tilesSize(width, height, view.zoom, input);
+  return tileCount(size.height, input.height) * tileCount(size.width, input.width);
+}
+
 /** Evenly spaced offsets of `count` windows of `size` covering `length`. */
 function tileOffsets(length: number, size: number): number[] {
   if (length <= size) return [0];
-  const count = Math.ceil(length / size);
+  const count = tileCount(length, size);
   return Array.from({ length: count }, (_, i) => Math.round((i * (length - size)) / (count - 1)));
 }
 
@@ -330,10 +357,7 @@ export async function renderView(poster: Poster, view: ViewSpec, input: ViewInpu
       return [await squash(raw(poster).extract({ left, top, width: side, height: side }), input)];
     }
     case 'tiles': {
-      // Enlarge so the width is `zoom` input widths, never letting a side fall below the input size.
-      const scale = Math.max((view.zoom * input.width) / w, input.height / h, input.width / w);
-      const width = Math.round(w * scale);
-      const height = Math.round(h * scale);
+      const { width, height } = tilesSize(w, h, view.zoom, input);
       const big = await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
       const crops: Crop[] = [];
       for (const top of tileOffsets(height, input.height)) {

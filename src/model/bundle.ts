@@ -24,6 +24,7 @@ import { readableDirectory, writeDirectoryAtomic, writeFileAtomic } from '../ato
 import { type BackboneSpec, checkBackboneSpec } from '../backbone/registry.js';
 import type { CleanRecord } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
+import { parseViews } from '../image/views.js';
 import type { ThresholdPolicy } from '../eval/decide.js';
 import type { EvaluationReport } from '../eval/report.js';
 import type { DenseLayer, HeadSpec, HeadWeights, Standardizer } from './head.js';
@@ -265,6 +266,12 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
     checkBackboneSpec(manifest.backbone.spec, 'backbone.spec');
   } catch (error) {
     throw invalid(dir, `manifest.json field ${(error as Error).message}`);
+  }
+  try {
+    // A hand-edited view list is the bundle's fault (MODEL_INVALID), not the command line's.
+    parseViews(manifest.views);
+  } catch (error) {
+    throw invalid(dir, `manifest.json field views: ${(error as Error).message}`);
   }
   return manifest;
 }

@@ -36,6 +36,8 @@ export interface PredictOptions extends PolicyOverrides {
   onPrediction?: (prediction: Prediction, index: number) => void;
   /** Called once with the embedding run's counts (backbone passes, cache hits, timing). */
   onSummary?: (summary: EmbedSummary) => void;
+  /** Inputs whose caller has gone: dropped from the run and answered with a TIMEOUT error (see EmbedOptions). */
+  cancelled?: (index: number) => boolean;
 }
 
 export interface Prediction {
@@ -150,6 +152,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         ...(options.progress ? { progress: options.progress } : {}),
         ...(options.decode ? { decode: options.decode } : {}),
+        ...(options.cancelled ? { cancelled: options.cancelled } : {}),
         onPoster: (result) => {
           let prediction: Prediction;
           if (result.error) {

@@ -232,10 +232,15 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-const fingerprint = (info: Stats): string => `${info.size} ${info.mtimeMs}`;
+/**
+ * A file's identity for trusting an earlier hash: device, inode, size, mtime
+ * and ctime. Rewriting a file and restoring its mtime (utimes) still moves its
+ * ctime, which no user call can set back; replacing it moves the inode.
+ */
+const fingerprint = (info: Stats): string => `${info.size} ${info.mtimeMs}/${info.ctimeMs}/${info.dev}/${info.ino}`;
 
 // Hashing a 100 MB mirror or explicit file on every call is slow; within one
-// process a file with unchanged size and mtime is taken to be unchanged.
+// process a file with an unchanged identity is taken to be unchanged.
 const hashMemo = new Map<string, { fingerprint: string; sha256: string }>();
 
 async function memoHash(file: string, info: Stats): Promise<string> {
@@ -247,9 +252,11 @@ async function memoHash(file: string, info: Stats): Promise<string> {
 }
 
 /**
- * Cache files carry a `<file>.sha256` sidecar, `size mtimeMs sha256`, trusted
- * while size and mtime match, so a start-up does not re-hash 100 MB. Someone
- * rewriting the file and restoring its mtime defeats it; the cache is ours.
+ * Cache files carry a `<file>.sha256` sidecar, `size mtime/ctime/dev/inode
+ * sha256`, trusted while the file's identity matches, so a start-up does not
+ * re-hash 100 MB. Loaders hash the bytes they actually load anyway
+ * (`readModelFile`), so even a record that is wrong costs a re-check, never a
+ * wrong model.
  */
 async function sidecarHash(file: string, info: Stats): Promise<string> {
   const recorded = await readFile(`${file}.sha256`, 'utf8').catch(() => '');
@@ -266,6 +273,33 @@ async function writeSidecar(file: string, sha256: string, info?: Stats): Promise
     await writeFile(`${file}.sha256`, `${fingerprint(current)} ${sha256}\n`);
   } catch {
     // A read-only cache only costs re-hashing next time.
+  }
+}
+
+/**
+ * Resolves a model file (see `resolveModelFile`) and reads it, hashing the
+ * bytes actually read: a file changed since it was verified, or trusted on a
+ * stale record, is never loaded. On a mismatch the records are dropped and the
+ * file resolved once more (a bad cached copy is then moved aside and the next
+ * source used); a second mismatch is MODEL_CHECKSUM_MISMATCH.
+ *
+ * @example
+ *   const { file, bytes } = await readModelFile(spec, { offline: true });
+ *   // file.sha256 is the sha256 of bytes
+ */
+export async function readModelFile(spec: ModelFileSpec, options: ResolveOptions = {}): Promise<{ file: ResolvedModelFile; bytes: Buffer }> {
+  for (let attempt = 1; ; attempt++) {
+    const file = await resolveModelFile(spec, options);
+    const bytes = await readFile(file.path);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 === file.sha256) return { file, bytes };
+    hashMemo.delete(file.path);
+    await rm(`${file.path}.sha256`, { force: true }).catch(() => {});
+    if (attempt === 2) {
+      throw new PosterscopeError('MODEL_CHECKSUM_MISMATCH', `${file.path} changed while it was loaded (sha256 ${sha256}, verified as ${file.sha256}); nothing was loaded`, {
+        subject: file.path,
+      });
+    }
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { asWriteError } from '../errors.js';
 import type { TextBox } from './detector.js';
 
 /** The poster fields a cache entry is keyed by. */
@@ -68,7 +69,11 @@ export class PosterRecordCache<T> {
     const k = PosterRecordCache.keyOf(poster);
     this.entries.set(k, value);
     const line = JSON.stringify({ k, ...this.codec.encode(value) });
-    appendFileSync(this.path, `${this.needsNewline ? '\n' : ''}${line}\n`);
+    try {
+      appendFileSync(this.path, `${this.needsNewline ? '\n' : ''}${line}\n`);
+    } catch (error) {
+      throw asWriteError(this.path, error);
+    }
     this.needsNewline = false;
   }
 

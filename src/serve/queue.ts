@@ -7,6 +7,12 @@
  * queue waits at most `maxWaitMs` for company. The queue is bounded:
  * past `maxPending` posters a request is refused at once (SERVER_BUSY), and a
  * request that waits longer than `timeoutMs` gets TIMEOUT.
+ *
+ * Work whose caller has gone (timed out, or its `signal` aborted because the
+ * client hung up) is dropped at once: it leaves the count of waiting posters,
+ * a job not yet started never runs, and a running job's posters are not
+ * decoded or sent to the backbone any further, so it cannot make the next
+ * requests wait, time out or be refused.
  */
 import type { PosterSource } from '../embed/pipeline.js';
 import { PosterscopeError } from '../errors.js';
@@ -34,6 +40,8 @@ interface Job {
   resolve: (predictions: Prediction[]) => void;
   reject: (error: Error) => void;
   settled: boolean;
+  /** Its posters no longer count as waiting (answered, or dropped). */
+  released: boolean;
 }
 
 export class PredictionQueue {
@@ -48,7 +56,7 @@ export class PredictionQueue {
   private readonly decode: DecodeOptions | undefined;
   private readonly maxRuns: number;
   /** Counts for /healthz and the benchmark. */
-  readonly stats = { batches: 0, posters: 0, largestBatch: 0 };
+  readonly stats = { batches: 0, posters: 0, largestBatch: 0, cancelled: 0 };
 
   constructor(
     private readonly model: GenreModel,
@@ -73,24 +81,30 @@ export class PredictionQueue {
    *   const [p] = await queue.submit([{ source: 'upload.jpg', bytes }]);
    *   p.genres // -> ['Drama']
    */
-  submit(posters: Array<{ source: string; bytes: Buffer }>, views?: readonly string[]): Promise<Prediction[]> {
+  submit(posters: Array<{ source: string; bytes: Buffer }>, views?: readonly string[], signal?: AbortSignal): Promise<Prediction[]> {
+    if (signal?.aborted) return Promise.reject(gone());
     if (this.pending + posters.length > this.maxPending) {
       return Promise.reject(new PosterscopeError('SERVER_BUSY', `the server is busy (${this.pending} posters queued); retry shortly`));
     }
     return new Promise<Prediction[]>((resolve, reject) => {
-      const job: Job = { posters, views: views?.join(','), resolve, reject, settled: false };
-      const timer = setTimeout(() => {
+      const job: Job = { posters, views: views?.join(','), resolve, reject, settled: false, released: false };
+      const cancel = (error: PosterscopeError) => {
         if (job.settled) return;
-        job.settled = true;
-        reject(new PosterscopeError('TIMEOUT', `prediction took longer than ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        job.reject(error);
+        this.drop(job);
+      };
+      const timer = setTimeout(() => cancel(new PosterscopeError('TIMEOUT', `prediction took longer than ${this.timeoutMs} ms`)), this.timeoutMs);
+      const onAbort = () => cancel(gone());
+      signal?.addEventListener('abort', onAbort, { once: true });
       job.resolve = (value) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         if (!job.settled) resolve(value);
         job.settled = true;
       };
       job.reject = (error) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         if (!job.settled) reject(error);
         job.settled = true;
       };
@@ -98,6 +112,20 @@ export class PredictionQueue {
       this.pending += posters.length;
       this.schedule();
     });
+  }
+
+  /** A job whose caller has gone: out of the queue if it has not started, out of the waiting count either way. */
+  private drop(job: Job): void {
+    const at = this.jobs.indexOf(job);
+    if (at >= 0) this.jobs.splice(at, 1);
+    this.stats.cancelled += job.posters.length;
+    this.release(job);
+  }
+
+  private release(job: Job): void {
+    if (job.released) return;
+    job.released = true;
+    this.pending -= job.posters.length;
   }
 
   /** Resolves when every queued poster has been predicted. */
@@ -144,25 +172,21 @@ export class PredictionQueue {
     // its own posters are done, not when the whole batch is.
     const owners = live.flatMap((job) => job.posters.map((_, slot) => ({ job, slot })));
     const answers = new Map(live.map((job) => [job, { predictions: new Array<Prediction>(job.posters.length), left: job.posters.length }]));
-    let outstanding = batch.reduce((n, job) => n + job.posters.length, 0);
-    const done = (job: Job) => {
-      this.pending -= job.posters.length;
-      outstanding -= job.posters.length;
-    };
-    for (const job of batch) if (job.settled) done(job);
     try {
       if (inputs.length === 0) return;
       await this.model.predict(inputs, {
         cache: false,
         ...(views ? { views: views.split(',') } : {}),
         ...(this.decode ? { decode: this.decode } : {}),
+        // A job that timed out or whose client hung up stops costing anything.
+        cancelled: (index) => owners[index]!.job.settled,
         onPrediction: (prediction, index) => {
           const { job, slot } = owners[index]!;
           const answer = answers.get(job)!;
           answer.predictions[slot] = prediction;
           if (--answer.left === 0) {
             answers.delete(job);
-            done(job);
+            this.release(job);
             job.resolve(answer.predictions);
           }
         },
@@ -173,7 +197,12 @@ export class PredictionQueue {
     } catch (error) {
       for (const job of answers.keys()) job.reject(error as Error);
     } finally {
-      this.pending -= outstanding;
+      for (const job of batch) this.release(job);
     }
   }
+}
+
+/** The error a job gets when its client hung up (nobody reads it; it ends the job). */
+function gone(): PosterscopeError {
+  return new PosterscopeError('BAD_REQUEST', 'the client closed the connection before the answer was ready');
 }

@@ -13,6 +13,9 @@
  * row in ERROR_CODES: 400 malformed, 413 too large or too many files, 415 not
  * an image (magic bytes, never the name or content type), 422 undecodable or
  * over the pixel limit, 503 busy or shutting down, 504 timed out. A request
+ * costing more than `maxPasses` backbone passes (posters x views x tiles) is
+ * 400; a request that times out or whose client hangs up stops costing
+ * anything (see queue.ts). A request
  * whose headers and body take longer than `requestTimeoutMs` to arrive gets
  * Node's bare 408 and its connection closed. Every response carries the usual
  * security headers (helmet; the page's CSP allows only its own files). The
@@ -25,9 +28,9 @@ import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ERROR_CODES, type ErrorCode, PosterscopeError } from '../errors.js';
-import { looksLikePoster } from '../image/poster.js';
-import { parseViews, viewName } from '../image/views.js';
+import { ERROR_CODES, type ErrorCode, PosterscopeError, posterLabel } from '../errors.js';
+import { looksLikePoster, posterSize } from '../image/poster.js';
+import { type ViewSpec, parseViews, viewName, viewPasses } from '../image/views.js';
 import type { GenreModel, Prediction } from '../model/model.js';
 import { REPORT_FILE, reportContentSecurityPolicy, unavailablePage } from '../report/report.js';
 import { VERSION } from '../version.js';
@@ -53,6 +56,12 @@ export interface ServerOptions extends QueueOptions {
   maxBytes?: number;
   /** Most files in one batch request. Default 64. */
   maxFiles?: number;
+  /**
+   * Most backbone passes (input-size crops, summed over a request's posters
+   * and views) one request may cost; beyond it the request gets 400 before
+   * any work. Default 1024 (64 posters with the default model's 13 views cost 832).
+   */
+  maxPasses?: number;
   /**
    * Time allowed for a request's headers and body to arrive, ms; a slower
    * client gets 408 and its connection closed. Default 60000.
@@ -142,6 +151,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const { model } = options;
   const maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
   const maxFiles = options.maxFiles ?? 64;
+  const maxPasses = options.maxPasses ?? 1024;
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const queue = new PredictionQueue(model, options);
   const app = Fastify({
@@ -217,6 +227,37 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       throw fail('INVALID_ARGUMENT', (error as Error).message);
     }
   };
+  /**
+   * Refuses a request whose posters and views would cost more than
+   * `maxPasses` backbone passes, priced from the posters' headers before any
+   * pixel is decoded (a poster whose header cannot be read costs nothing: it fails).
+   */
+  const checkCost = async (files: ReadonlyArray<{ bytes: Buffer }>, views: string[] | undefined): Promise<void> => {
+    const specs: ViewSpec[] = parseViews(views ?? model.manifest.views);
+    let passes = 0;
+    for (const file of files) {
+      const size = await posterSize(file.bytes, options.decode);
+      if (size) for (const view of specs) passes += viewPasses(view, size.width, size.height, model.backbone.viewInput);
+    }
+    if (passes > maxPasses) {
+      throw fail(
+        'INVALID_ARGUMENT',
+        `Expected at most ${maxPasses} backbone passes for one request but received ${passes} (${files.length} poster${files.length === 1 ? '' : 's'} x ${specs.length} view${specs.length === 1 ? '' : 's'}); send fewer posters or views per request`,
+      );
+    }
+  };
+  /** Aborted when the client hangs up before its answer is sent: its queued work is dropped. */
+  const hangUp = (reply: FastifyReply): AbortSignal => {
+    const controller = new AbortController();
+    // Already gone while its body was read: nothing to wait for ('close' has been and gone).
+    if (reply.raw.destroyed || reply.raw.socket?.destroyed === true) controller.abort();
+    else {
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) controller.abort();
+      });
+    }
+    return controller.signal;
+  };
   const finish = (prediction: Prediction, query: PredictQuery): Prediction => {
     if (prediction.error || (query.threshold === undefined && query.topK === undefined)) return prediction;
     const topK = query.topK === undefined ? undefined : Math.min(query.topK, model.genres.length);
@@ -227,14 +268,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   async function uploads(request: FastifyRequest, single: boolean): Promise<Array<{ source: string; bytes: Buffer }>> {
     if (request.isMultipart()) {
       const files: Array<{ source: string; bytes: Buffer }> = [];
+      let total = 0;
       try {
         for await (const part of request.parts()) {
           if (part.type !== 'file') continue;
-          if (single && part.fieldname !== 'image') {
-            await part.toBuffer();
-            continue;
-          }
-          files.push({ source: part.filename || part.fieldname, bytes: await part.toBuffer() });
+          const bytes = await part.toBuffer();
+          // --max-upload bounds the whole request, not each file: 64 files of 10 MB would be 640 MB held at once.
+          total += bytes.length;
+          if (total > maxBytes) throw fail('TOO_LARGE', `upload larger than ${maxBytes} bytes (all files together)`);
+          if (single && part.fieldname !== 'image') continue;
+          files.push({ source: part.filename || part.fieldname, bytes });
         }
       } catch (error) {
         const { code, statusCode } = error as { code?: string; statusCode?: number };
@@ -258,13 +301,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         response: { 200: predictionSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const views = viewsOf(request.query);
       const [file] = await uploads(request, true);
       if (!file) throw fail('INVALID_ARGUMENT', 'no poster in the request (multipart field "image")');
-      if (file.bytes.length === 0) throw fail('IMAGE_EMPTY', `${file.source}: empty upload`);
-      if (!looksLikePoster(file.bytes)) throw fail('IMAGE_UNSUPPORTED', `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)`);
-      const [prediction] = await queue.submit([file], views);
+      if (file.bytes.length === 0) throw fail('IMAGE_EMPTY', `${posterLabel(file.source)}: empty upload`);
+      if (!looksLikePoster(file.bytes)) throw fail('IMAGE_UNSUPPORTED', `${posterLabel(file.source)}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)`);
+      await checkCost([file], views);
+      const [prediction] = await queue.submit([file], views, hangUp(reply));
       if (prediction!.error) throw fail(prediction!.error.code, prediction!.error.message);
       return finish(prediction!, request.query);
     },
@@ -280,7 +324,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         response: { 200: { type: 'array', items: predictionSchema }, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const views = viewsOf(request.query);
       if (!request.isMultipart()) throw fail('INVALID_ARGUMENT', 'expected multipart/form-data with image files');
       const files = await uploads(request, false);
@@ -290,12 +334,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         if (file.bytes.length > 0 && looksLikePoster(file.bytes)) return [i];
         results[i]!.error =
           file.bytes.length === 0
-            ? { code: 'IMAGE_EMPTY', message: `${file.source}: empty upload` }
-            : { code: 'IMAGE_UNSUPPORTED', message: `${file.source}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)` };
+            ? { code: 'IMAGE_EMPTY', message: `${posterLabel(file.source)}: empty upload` }
+            : { code: 'IMAGE_UNSUPPORTED', message: `${posterLabel(file.source)}: not an image posterscope reads (JPEG, PNG, WebP, GIF, AVIF, TIFF)` };
         return [];
       });
       if (readable.length > 0) {
-        const predictions = await queue.submit(readable.map((i) => files[i]!), views);
+        const posters = readable.map((i) => files[i]!);
+        await checkCost(posters, views);
+        const predictions = await queue.submit(posters, views, hangUp(reply));
         readable.forEach((i, k) => (results[i] = finish(predictions[k]!, request.query)));
       }
       return results;
@@ -320,6 +366,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     queued: queue.waiting,
     batches: queue.stats.batches,
     posters: queue.stats.posters,
+    cancelled: queue.stats.cancelled,
   }));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

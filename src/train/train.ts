@@ -156,9 +156,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       },
     );
   } finally {
-    cache.close();
-    await backbone.release();
-    await cleaner?.release();
+    try {
+      cache.close();
+    } finally {
+      await Promise.all([backbone.release(), cleaner?.release()]);
+    }
   }
   const embedSeconds = (performance.now() - embedStarted) / 1000;
   if (unreadable.length > 0) {

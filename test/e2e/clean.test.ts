@@ -137,3 +137,44 @@ test('usage errors are one line and exit 2; --help teaches', async () => {
     assert.ok(help.stdout.includes(text), `${text} missing from:\n${help.stdout}`);
   }
 });
+
+test('an --out or --preview that is, holds or lies inside an input is refused before any work; originals untouched', async () => {
+  const own = dir.file('own');
+  await mkdir(own);
+  const { cp } = await import('node:fs/promises');
+  await cp(input, own, { recursive: true });
+  const before = await Promise.all(['first.png', 'second.jpg'].map((name) => readFile(`${own}/${name}`)));
+  for (const [args, pattern] of [
+    [['clean', own, '--out', own], /^posterscope: Expected a folder outside the inputs \(not the input .*own itself\) for --out but received string ".*own"$/],
+    [['clean', own, '--out', `${own}/clean`], /\(not inside the input folder .*own\) for --out/],
+    [['clean', `${own}/first.png`, '--out', own], /\(not a folder holding the input .*first\.png\) for --out/],
+    [['clean', `${own}/*.jpg`, '--out', `${own}/`], /for --out/],
+    [['clean', own, '--out', dir.file('fine'), '--preview', own], /for --preview/],
+    [['clean', own, '--out', dir.file('fine'), '--preview', dir.file('fine')], /\(not the same place as --out\) for --preview/],
+  ] as const) {
+    const result = await runCli([...args], { env });
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr.trim(), pattern);
+  }
+  const after = await Promise.all(['first.png', 'second.jpg'].map((name) => readFile(`${own}/${name}`)));
+  assert.ok(after.every((bytes, i) => bytes.equals(before[i]!)), 'the originals were not touched');
+  assert.deepEqual((await readdir(own)).sort(), ['first.png', 'second.jpg', 'third.webp']);
+});
+
+test('a poster replaced since it was cleaned is cleaned again (its source sha256 changed)', async () => {
+  const source = dir.file('changing');
+  const out = dir.file('changing-out');
+  await mkdir(source);
+  const { cp } = await import('node:fs/promises');
+  await cp(input, source, { recursive: true });
+  assert.equal((await runCli(['clean', source, '--out', out, '-q'], { env })).code, 0);
+  const replacement = await renderTextPoster(304, { width: 224, height: 320 });
+  await sharp(replacement.png).jpeg({ quality: 95 }).toFile(`${source}/second.jpg`);
+  const rerun = await runCli(['clean', source, '--out', out, '--json'], { env });
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.deepEqual([JSON.parse(rerun.stdout).cleaned, JSON.parse(rerun.stdout).skipped], [1, 2]);
+  const { createHash } = await import('node:crypto');
+  const latest = (await records(out)).filter((r) => r.file === 'second.jpg').at(-1)!;
+  assert.equal(latest.sha256, createHash('sha256').update(await readFile(`${source}/second.jpg`)).digest('hex'));
+});

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BOXES_FILE, cleanPosterFiles } from '../../clean/clean-files.js';
 import { detectorOptions, loadCleaner } from '../../clean/clean.js';
-import { collectImageFiles } from '../../data/files.js';
+import { collectImageFiles, refuseOutputOverInput } from '../../data/files.js';
 import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -60,6 +60,12 @@ const command: CommandDefinition = {
     const quality = integerOption(context, 'quality', 95, 1, 100);
     const settings = cleanSettingsOf(context);
     const { files, missing } = await collectImageFiles(context.positionals);
+    const previewDir = stringOption(context, 'preview');
+    // `clean DIR --out DIR` would overwrite the originals; an output inside an input folder is read back next time.
+    await refuseOutputOverInput([...context.positionals, ...files], [
+      { option: '--out', path: out, kind: 'dir' },
+      ...(previewDir ? [{ option: '--preview', path: previewDir, kind: 'dir' as const }] : []),
+    ]);
     for (const m of missing) reportError(context, `${m.input}: ${m.reason}`);
     const progress = progressOf(context);
     const cleaner = await loadCleaner(settings, detectorOptions(backboneLoadOptions(context, progress), stringOption(context, 'detector-file')));

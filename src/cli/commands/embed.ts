@@ -99,8 +99,11 @@ const command: CommandDefinition = {
       });
     } finally {
       process.off('SIGINT', stop);
-      cache.close();
-      await backbone.release();
+      try {
+        cache.close();
+      } finally {
+        await backbone.release();
+      }
     }
     for (const line of [...problems, ...failures]) reportError(context, line);
     const report = {

@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { refuseOutputOverInput } from '../../data/files.js';
+import { writeFileAtomic } from '../../atomic-file.js';
 import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { formatReport } from '../../eval/report.js';
@@ -48,6 +49,8 @@ const command: CommandDefinition = {
     const images = listOption(context, 'images');
     if (data && images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
     const tta = stringOption(context, 'tta');
+    const jsonOut = stringOption(context, 'json');
+    if (data && jsonOut && jsonOut !== '-') await refuseOutputOverInput([data], [{ option: '--json', path: jsonOut, kind: 'file' }]);
     const progress = progressOf(context);
     const report = await evaluate({
       ...backboneLoadOptions(context, progress),
@@ -67,7 +70,8 @@ const command: CommandDefinition = {
       context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } else {
       context.stdout.write(heading + formatReport(report));
-      if (json) await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
+      // Whole or not at all (a full disk is one WRITE_FAILED line after the table, not a torn JSON file).
+      if (json) await writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
     }
     return EXIT.ok;
   },

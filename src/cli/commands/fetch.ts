@@ -1,3 +1,4 @@
+import { refuseOutputOverInput } from '../../data/files.js';
 import { join } from 'node:path';
 import { fetchPosters, writeFetchFailures } from '../../data/fetch.js';
 import { excerpt, invalidParameterError } from '../../errors.js';
@@ -42,6 +43,7 @@ const command: CommandDefinition = {
     const idColumn = columnOption(context, 'id-column');
     const reportPath = stringOption(context, 'report') ?? join(out, 'fetch-failures.csv');
     if (!/\.(csv|json)$/i.test(reportPath)) throw invalidParameterError('--report', 'a .csv or .json file', reportPath);
+    await refuseOutputOverInput([data], [{ option: '--report', path: reportPath, kind: 'file' }]);
     const report = await fetchPosters({
       data,
       urlColumn,

@@ -1,5 +1,5 @@
 import { readPosterList } from '../../data/dataset.js';
-import { collectImageFiles } from '../../data/files.js';
+import { collectImageFiles, refuseOutputOverInput } from '../../data/files.js';
 import { toCsv } from '../../data/table.js';
 import { checkOneOf, excerpt } from '../../errors.js';
 import { printable } from '../../printable.js';
@@ -119,6 +119,8 @@ const command: CommandDefinition = {
       }
       problems.push(...report.malformed.map((m) => `${list.data} line ${m.line}: ${m.reason}`));
     }
+    // -o over a poster or the table being read would destroy an input.
+    if (output) await refuseOutputOverInput([...files, ...(list ? [list.data] : [])], [{ option: '--output', path: output, kind: 'file' }]);
     const progress = progressOf(context);
     const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context) });
     const topK = context.values['top-k'] === undefined ? undefined : integerOption(context, 'top-k', 1, 1, model.genres.length);

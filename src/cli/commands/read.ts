@@ -1,4 +1,4 @@
-import { collectImageFiles } from '../../data/files.js';
+import { collectImageFiles, refuseOutputOverInput } from '../../data/files.js';
 import { checkOneOf, excerpt } from '../../errors.js';
 import { printable } from '../../printable.js';
 import type { TextBox } from '../../ocr/detector.js';
@@ -124,6 +124,7 @@ const command: CommandDefinition = {
     const minConfidence = numberOption(context, 'min-confidence', 0, 1) ?? DEFAULT_MIN_CONFIDENCE;
     const settings = detectSettingsOf(context);
     const { files, missing } = await collectImageFiles(context.positionals);
+    if (output) await refuseOutputOverInput(files, [{ option: '--output', path: output, kind: 'file' }]);
     const progress = progressOf(context);
     const { path: _path, ...load } = backboneLoadOptions(context, progress);
     const detectorPath = stringOption(context, 'detector-file');

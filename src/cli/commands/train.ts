@@ -1,3 +1,4 @@
+import { refuseOutputOverInput } from '../../data/files.js';
 import { checkOneOf } from '../../errors.js';
 import { formatReport } from '../../eval/report.js';
 import { VIEW_SETS } from '../../image/views.js';
@@ -79,6 +80,8 @@ const command: CommandDefinition = {
     const images = listOption(context, 'images');
     const output = stringOption(context, 'output');
     if (!data || images.length === 0 || !output) throw usageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
+    // The bundle folder is swapped in whole: it must not be, or hold, the posters or the table.
+    await refuseOutputOverInput([data, ...images], [{ option: '--output', path: output, kind: 'dir' }]);
     const headName = checkOneOf('--head', HEADS, stringOption(context, 'head') ?? D.head.type);
     const head: HeadSpec =
       headName === 'mlp'

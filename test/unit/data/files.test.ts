@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
+import { PosterscopeError } from '../../../src/errors.js';
 import { ImageFolders, collectImageFiles, walkImageFiles } from '../../../src/data/files.js';
 import { type TempDir, makeTempDir, touchFiles } from '../../helpers/images.js';
 
@@ -81,4 +82,32 @@ describe('ImageFolders', () => {
     assert.equal(await folders.find({ id: 'x', path: 'sub/none.jpg' }), null);
     assert.equal(await folders.find({ id: 'link' }), join(posters, 'link.jpg'));
   });
+});
+
+test('BAD CALL - refuseOutputOverInput: an output that is, holds or lies inside an input, through symlinks too', async () => {
+  const { mkdtemp, mkdir, symlink, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { refuseOutputOverInput } = await import('../../../src/data/files.js');
+  const root = await mkdtemp(join(tmpdir(), 'posterscope-over-'));
+  await mkdir(join(root, 'posters'));
+  await writeFile(join(root, 'posters', 'a.jpg'), 'x');
+  await writeFile(join(root, 'labels.csv'), 'id\n');
+  await symlink(join(root, 'posters'), join(root, 'link'));
+  const refused = (option: string, fragment: string) => (error: unknown) => {
+    assert.ok(error instanceof PosterscopeError && error.code === 'INVALID_ARGUMENT', String(error));
+    assert.ok(error.message.includes(fragment) && error.message.includes(`for ${option} but received`), error.message);
+    return true;
+  };
+  const dir = (path: string) => [{ option: '--out', path, kind: 'dir' as const }];
+  await assert.rejects(refuseOutputOverInput([join(root, 'posters')], dir(join(root, 'link'))), refused('--out', 'itself'));
+  await assert.rejects(refuseOutputOverInput([join(root, 'link')], dir(join(root, 'posters', 'new', 'deeper'))), refused('--out', 'inside the input folder'));
+  await assert.rejects(refuseOutputOverInput([join(root, 'posters', 'a.jpg')], dir(root)), refused('--out', 'a folder holding the input'));
+  await assert.rejects(
+    refuseOutputOverInput([join(root, 'labels.csv')], [{ option: '--output', path: join(root, 'labels.csv'), kind: 'file' }]),
+    refused('--output', 'itself'),
+  );
+  // Beside the inputs is fine, and inputs that do not exist (globs, typos) are someone else's error.
+  await refuseOutputOverInput([join(root, 'posters'), join(root, 'labels.csv'), join(root, '*.png')], dir(join(root, 'clean')));
+  await refuseOutputOverInput([join(root, 'posters', 'a.jpg')], [{ option: '--output', path: join(root, 'genres.csv'), kind: 'file' }]);
 });

@@ -83,3 +83,94 @@ test('BAD CALL - put with a vector of the wrong length', async () => {
   );
   cache.close();
 });
+
+/** Splits a cache's one segment into one file per record, dated `ageMs` ago: what many past runs leave. */
+async function explode(directory: string, records: number, dim: number, ageMs: number): Promise<void> {
+  const { readFile, rm, utimes } = await import('node:fs/promises');
+  const [segment] = (await readdir(directory)).filter((n) => n.endsWith('.pse'));
+  const bytes = await readFile(join(directory, segment!));
+  const size = 44 + dim * 4;
+  assert.equal(bytes.length, records * size);
+  await rm(join(directory, segment!));
+  const when = new Date(Date.now() - ageMs);
+  for (let i = 0; i < records; i++) {
+    const name = join(directory, `old${String(i).padStart(5, '0')}.pse`);
+    await writeFile(name, bytes.subarray(i * size, (i + 1) * size));
+    await utimes(name, when, when);
+  }
+}
+
+test('a thousand past runs do not exhaust file descriptors: settled segments are merged into one', async () => {
+  const dir = await freshDir();
+  const cache = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  for (let i = 0; i < 1000; i++) cache.put(embeddingKey(`hash${i}`, 'full'), vector(i, 4));
+  cache.close();
+  await explode(cache.directory, 1000, 4, 10 * 60_000);
+  // A child with 200 descriptors, as under `ulimit -n`: holding one per segment fails with EMFILE.
+  const { spawnSync } = await import('node:child_process');
+  const script = [
+    `const { EmbeddingCache, embeddingKey } = await import(${JSON.stringify(new URL('../../../src/embed/cache.ts', import.meta.url).href)});`,
+    `const cache = await EmbeddingCache.open({ dir: ${JSON.stringify(dir)}, fingerprint: 'tiny-abc', dim: 4 });`,
+    `let ok = 0; for (let i = 0; i < 1000; i++) if (cache.get(embeddingKey('hash' + i, 'full'))?.[0] === i) ok++;`,
+    `cache.close(); console.log(ok);`,
+  ].join('\n');
+  const child = spawnSync('sh', ['-c', `ulimit -n 200 && exec "${process.execPath}" --import tsx --input-type=module -e "$0"`, script], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), '1000');
+  const left = (await readdir(cache.directory)).filter((n) => n.endsWith('.pse'));
+  assert.equal(left.length, 1, 'merged into one segment');
+  const again = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  assert.equal(again.size, 1000);
+  again.close();
+});
+
+test('damaged records are reported once with their count, then dropped by the merge', async () => {
+  const dir = await freshDir();
+  const cache = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  for (let i = 0; i < 6; i++) cache.put(embeddingKey(`hash${i}`, 'full'), vector(i, 4));
+  cache.close();
+  await explode(cache.directory, 6, 4, 10 * 60_000);
+  const { readFile, utimes } = await import('node:fs/promises');
+  const old = new Date(Date.now() - 10 * 60_000);
+  for (const name of ['old00001.pse', 'old00004.pse']) {
+    const path = join(cache.directory, name);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1]! ^= 0xff;
+    await writeFile(path, bytes);
+    await utimes(path, old, old);
+  }
+  const warnings: string[] = [];
+  const first = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4, onWarning: (m) => warnings.push(m) });
+  assert.equal(first.size, 4);
+  first.close();
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^2 damaged embedding cache records skipped in .*; those vectors are computed again$/);
+  const second = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4, onWarning: (m) => warnings.push(m) });
+  assert.equal(second.size, 4);
+  assert.deepEqual(second.get(embeddingKey('hash5', 'full')), vector(5, 4));
+  second.close();
+  assert.equal(warnings.length, 1, 'the merge dropped them: not reported again');
+});
+
+test('a merge leaves a segment another process is still writing alone, and that process keeps reading and writing', async () => {
+  const dir = await freshDir();
+  const seed = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  for (let i = 0; i < 40; i++) seed.put(embeddingKey(`old${i}`, 'full'), vector(i, 4));
+  seed.close();
+  await explode(seed.directory, 40, 4, 10 * 60_000);
+  const writer = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4, flushEvery: 1 });
+  writer.put(embeddingKey('live0', 'full'), vector(100, 4));
+  // A second process opens meanwhile and merges the 40 settled segments (the writer held them open: still readable to it).
+  const other = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  assert.equal(other.size, 41);
+  const names = (await readdir(seed.directory)).filter((n) => n.endsWith('.pse'));
+  assert.equal(names.length, 2, 'the merged segment and the writer\'s own');
+  writer.put(embeddingKey('live1', 'full'), vector(101, 4));
+  assert.deepEqual(writer.get(embeddingKey('old7', 'full')), vector(7, 4));
+  assert.deepEqual(writer.get(embeddingKey('live0', 'full')), vector(100, 4));
+  writer.close();
+  other.close();
+  const after = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
+  assert.equal(after.size, 42);
+  after.close();
+});

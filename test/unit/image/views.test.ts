@@ -13,6 +13,7 @@ import {
   reduceRows,
   renderView,
   viewName,
+  viewPasses,
   writeCrop,
 } from '../../../src/image/views.js';
 
@@ -132,4 +133,18 @@ test('BAD CALL - posters beyond the aspect-ratio bound are refused by every view
   // At the bound, tiles stay bounded: zoom^2 * MAX_ASPECT crops at most.
   const tall = gradientPoster(8, 8 * MAX_ASPECT);
   assert.ok((await renderView(tall, { kind: 'tiles', zoom: 2 }, input)).length <= 4 * MAX_ASPECT);
+});
+
+test('viewPasses counts the crops renderView gives, before decoding, for every shape', async () => {
+  const shapes: Array<[number, number]> = [[60, 90], [90, 60], [32, 32], [20, 150], [150, 20], [31, 33], [40, 320]];
+  for (const [w, h] of shapes) {
+    const poster = gradientPoster(w, h);
+    for (const name of ['native', 'full', 'crop-top', 'tiles-1.5x', 'tiles-2x', 'tiles-3x', 'tiles-4x', 'aug-3']) {
+      const view = parseView(name);
+      assert.equal(viewPasses(view, w, h, input), (await renderView(poster, view, input)).length, `${name} on ${w}x${h}`);
+    }
+  }
+  // Beyond the aspect bound every view refuses the poster: it costs no pass.
+  assert.equal(viewPasses(parseView('tiles-4x'), 10, 10_000, input), 0);
+  assert.equal(viewPasses(parseView('native'), 0, 10, input), 0);
 });

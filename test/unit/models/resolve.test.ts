@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { PosterscopeError } from '../../../src/errors.js';
-import { defaultCacheDir, resolveModelFile, type ModelFileSpec, type ResolveOptions } from '../../../src/models/resolve.js';
+import { defaultCacheDir, readModelFile, resolveModelFile, type ModelFileSpec, type ResolveOptions } from '../../../src/models/resolve.js';
 import { sendBody, startTestServer, type TestServer } from '../../helpers/http-server.js';
 
 const body = randomBytes(64 * 1024);
@@ -77,7 +77,7 @@ describe('resolveModelFile', () => {
     assert.equal(got.path, join(cacheModels, fileName));
   });
 
-  it('trusts the sidecar while size and mtime match, and re-hashes when mtime changes', async () => {
+  it('trusts the sidecar while the file\'s identity matches; a rewrite with its mtime restored is caught by its ctime', async () => {
     const { path } = await resolveModelFile(spec(), options());
     // A whole-second mtime survives utimes exactly, so it can be restored below.
     const pinned = 1_700_000_000;
@@ -88,11 +88,23 @@ describe('resolveModelFile', () => {
     tampered[0] = tampered[0]! ^ 0xff;
     await writeFile(path, tampered);
     await utimes(path, pinned, pinned);
-    // Same size and mtime: the recorded hash is trusted, the bytes are not read.
-    assert.equal((await resolveModelFile(spec(), options({ offline: true }))).source, 'cache');
-
-    await utimes(path, pinned, pinned + 5);
+    // Same size and mtime, but the rewrite moved the ctime (no call can set it back): re-hashed, refused.
     await assert.rejects(resolveModelFile(spec(), options({ offline: true })), isError('MODEL_NOT_FOUND', 'checksum mismatch'));
+  });
+
+  it('readModelFile hashes the bytes it loads: a wrong record never gets a wrong file loaded', async () => {
+    const { path } = await resolveModelFile(spec(), options());
+    const tampered = Buffer.from(body);
+    tampered[100] = tampered[100]! ^ 0xff;
+    await writeFile(path, tampered);
+    // A record claiming the good hash for the tampered file (as if hashed before the change, identity unchanged).
+    const info = await stat(path);
+    await writeFile(`${path}.sha256`, `${info.size} ${info.mtimeMs}/${info.ctimeMs}/${info.dev}/${info.ino} ${sha256}\n`);
+    assert.equal((await resolveModelFile(spec(), options({ offline: true }))).source, 'cache', 'the record is trusted on its own');
+    const { file, bytes } = await readModelFile(spec(), options());
+    assert.ok(bytes.equals(body), 'the good file was loaded');
+    assert.equal(file.source, 'download');
+    assert.ok((await readdir(cacheModels)).includes(`${fileName}.corrupt`), 'the bad copy was moved aside');
   });
 
   it('moves a corrupt cached file aside with a warning and downloads a fresh one', async () => {
