@@ -3,7 +3,7 @@
  * them into library options.
  */
 import { createWriteStream } from 'node:fs';
-import { PosterscopeError, checkInteger, invalidParameterError } from '../errors.js';
+import { PosterscopeError, checkInteger, checkOneOf, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { DetectOptions } from '../ocr/detector.js';
@@ -259,4 +259,21 @@ export async function writeResults(context: Pick<CommandContext, 'stdout'>, outp
     stream.on('error', (error) => reject(new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${error.message}`, { subject: '--output', cause: error })));
     stream.end(text, resolve);
   });
+}
+
+/** Where a job queue and its results are: `queue` and `worker`. */
+export const queueOptions = {
+  redis: { type: 'string', valueName: 'URL', description: 'Redis holding the job queue (redis://host:port, rediss:// for TLS)' },
+  queue: { type: 'string', valueName: 'NAME', description: 'Queue name (several runs can share one Redis)', defaultText: 'posters' },
+  store: { type: 'string', valueName: 'DIR', description: 'Shared folder every worker reaches, where results are written by content hash' },
+  jobs: { type: 'string', valueName: 'LIST', description: 'Job kinds: embed, clean, predict (comma-separated)', defaultText: 'all' },
+} satisfies Record<string, OptionDefinition>;
+
+/** `--jobs embed,clean`, checked; undefined when not given. */
+export function jobKindsOf(context: CommandContext): Array<'embed' | 'clean' | 'predict'> | undefined {
+  const text = stringOption(context, 'jobs');
+  if (text === undefined) return undefined;
+  const kinds = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (kinds.length === 0) throw invalidParameterError('--jobs', 'a comma-separated list of embed, clean, predict', text);
+  return [...new Set(kinds.map((k) => checkOneOf('--jobs', ['embed', 'clean', 'predict'] as const, k)))];
 }

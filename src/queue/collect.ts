@@ -140,7 +140,7 @@ export async function collectResults(options: CollectOptions): Promise<CollectSu
     try {
       const genres = [...rows.predict.values()].find((r) => r.record.genres)?.record.genres ?? [];
       if (csv) await file.write(Buffer.from(stringify([['input', 'genres', 'error', ...genres]])));
-      for (const { row } of rows.predict.values()) {
+      for (const { row } of [...rows.predict.values()].sort((a, b) => a.row.source.localeCompare(b.row.source))) {
         let prediction: { input: string; genres: string[]; scores: Array<{ genre: string; score: number }>; error?: ChunkRow['error'] };
         if (row.error || !row.keys) prediction = { input: row.source, genres: [], scores: [], ...(row.error ? { error: row.error } : {}) };
         else {

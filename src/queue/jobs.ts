@@ -22,10 +22,10 @@ export const DEFAULT_QUEUE = 'posters';
 /** The BullMQ queue of one job kind: workers listen only on the kinds they take. */
 export const kindQueueName = (queue: string, kind: JobKind) => `${queue}-${kind}`;
 
-/** The model files a job needs, by checksum: a worker holding other files refuses the job. */
+/** The model files a job needs, by checksum (null: a row that pins no checksum): a worker holding other files refuses the job. */
 export type JobRequest =
-  | { kind: 'embed'; backbone: { id: string; sha256: string }; views: string[] }
-  | { kind: 'clean'; detector: { id: string; sha256: string }; settings: CleanSettings }
+  | { kind: 'embed'; backbone: { id: string; sha256: string | null }; views: string[] }
+  | { kind: 'clean'; detector: { id: string; sha256: string | null }; settings: CleanSettings }
   | { kind: 'predict'; model: { checksum: string; backboneSha256: string }; views?: string[] };
 
 export interface ChunkEntry {

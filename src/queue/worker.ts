@@ -87,7 +87,7 @@ export function modelChecksum(manifest: unknown): string {
   return createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
 }
 
-const short = (sha: string) => `${sha.slice(0, 12)}…`;
+const short = (sha: string | null) => (sha === null ? '(any)' : `${sha.slice(0, 12)}…`);
 
 /**
  * Starts a worker; it runs until `close()`.
@@ -118,7 +118,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const embed = async (job: Job<ChunkJobData>, manifest: ChunkManifest): Promise<ChunkRecord> => {
     const request = manifest.request as Extract<ChunkManifest['request'], { kind: 'embed' }>;
     const b = await getBackbone();
-    if (b.spec.id !== request.backbone.id || b.sha256 !== request.backbone.sha256) {
+    if (b.spec.id !== request.backbone.id || (request.backbone.sha256 !== null && b.sha256 !== request.backbone.sha256)) {
       throw new UnrecoverableError(
         `refused by worker ${id}: the job asks for backbone ${request.backbone.id} sha256 ${short(request.backbone.sha256)}, this worker has ${b.spec.id} sha256 ${short(b.sha256)}`,
       );
@@ -210,7 +210,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       cleaners.set(settingsKey, pending);
     }
     const cleaner = await pending;
-    if (cleaner.detector.sha256 !== request.detector.sha256) {
+    if (request.detector.sha256 !== null && cleaner.detector.sha256 !== request.detector.sha256) {
       throw new UnrecoverableError(
         `refused by worker ${id}: the job asks for text detector ${request.detector.id} sha256 ${short(request.detector.sha256)}, this worker has sha256 ${short(cleaner.detector.sha256)}`,
       );

@@ -45,4 +45,12 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Check a labelled data set before training: bad, missing, duplicate and leaking posters',
     load: async () => (await import('./audit.js')).default,
   },
+  queue: {
+    summary: 'Put posters on a Redis job queue for a pool of workers (add), watch it (status), gather the results (collect)',
+    load: async () => (await import('./queue.js')).default,
+  },
+  worker: {
+    summary: 'Work on a Redis job queue: embed, clean or predict chunks of posters into a shared store',
+    load: async () => (await import('./worker.js')).default,
+  },
 };
