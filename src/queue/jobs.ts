@@ -139,16 +139,20 @@ export async function connectRedis(url: string, role: 'worker' | 'client'): Prom
   const redis =
     role === 'worker'
       ? new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 200, 2000) })
-      : new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000, retryStrategy: (times) => (times > 3 ? null : 300), lazyConnect: true });
+      : new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000, retryStrategy: (times) => (times > 2 ? null : 250), lazyConnect: true });
   // Connection errors surface through the commands that fail; without a listener ioredis prints each retry.
-  redis.on('error', () => {});
+  let lastError: Error | undefined;
+  redis.on('error', (error: Error) => {
+    lastError = error;
+  });
   if (role === 'client') {
     try {
       await redis.connect();
       await redis.ping();
     } catch (error) {
       redis.disconnect();
-      throw new PosterscopeError('QUEUE_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${(error as Error).message.split('\n')[0]}`, { subject: '--redis', cause: error });
+      const reason = (lastError ?? (error as Error)).message.split('\n')[0];
+      throw new PosterscopeError('QUEUE_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${reason}`, { subject: '--redis', cause: error });
     }
   }
   return redis;

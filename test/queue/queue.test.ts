@@ -1,0 +1,151 @@
+/**
+ * The job queue for real: redis-server on a loopback port, workers as
+ * processes of the built CLI, MobileNetV2 from ../shared/models, real posters.
+ */
+import assert from 'node:assert/strict';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { BACKBONES } from '../../src/backbone/registry.js';
+import { EmbeddingCache } from '../../src/embed/cache.js';
+import { runCli } from '../helpers/cli.js';
+import { type TempDir, makeTempDir } from '../helpers/images.js';
+import { kindQueue, spawnWorker, waitFor } from '../helpers/queue.js';
+import { type RedisServer, skipWithoutRedis, startRedis } from '../helpers/redis.js';
+import { POSTERS, skipWithoutShared } from '../helpers/shared.js';
+
+const skip = skipWithoutShared || skipWithoutRedis;
+let dir: TempDir;
+let posters: string[];
+
+before(async () => {
+  if (skip) return;
+  dir = await makeTempDir('posterscope-queue-');
+  posters = (await readdir(POSTERS)).sort().slice(0, 30).map((f) => join(POSTERS, f));
+});
+
+after(async () => {
+  await dir?.remove();
+});
+
+test('BAD CALL - queue and worker: one line naming the option, exit 2', { skip }, async () => {
+  const noRedis = await runCli(['queue', 'add', posters[0]!, '--store', dir.file('s0')]);
+  assert.equal(noRedis.code, 2);
+  assert.match(noRedis.stderr, /^posterscope: queue add needs --redis URL/);
+  const badUrl = await runCli(['queue', 'status', '--redis', 'http://localhost:6379']);
+  assert.equal(badUrl.code, 2);
+  assert.equal(badUrl.stderr, 'posterscope: Expected a redis:// or rediss:// URL for --redis but received string "http://localhost:6379"\n');
+  const typo = await runCli(['queue', 'colect', '--redis', 'redis://127.0.0.1:1']);
+  assert.match(typo.stderr, /unknown queue subcommand "colect"\. Did you mean "collect"\?/);
+  const kinds = await runCli(['worker', '--redis', 'redis://127.0.0.1:1', '--store', dir.file('s0'), '--jobs', 'embed,clen']);
+  assert.equal(kinds.code, 2);
+  assert.match(kinds.stderr, /Expected one of embed, clean, predict for --jobs but received string "clen"; did you mean "clean"\?/);
+  // Nothing listens on port 1: one line, exit 1, no stack.
+  const down = await runCli(['queue', 'status', '--redis', 'redis://127.0.0.1:1']);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /^posterscope: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: .*\n$/);
+});
+
+test('embed chunks: adding twice adds nothing, a poison poster fails its own row, a worker refuses a job for another backbone', { skip }, async () => {
+  const redis = await startRedis();
+  const store = dir.file('store');
+  const cache = dir.file('worker-cache');
+  const poison = dir.file('poison.jpg');
+  // A real poster cut short: it passes the magic-byte check at `queue add` and fails to decode in the worker.
+  await writeFile(poison, (await readFile(posters[0]!)).subarray(0, 3000));
+  const inputs = [...posters, poison];
+  const add = (args: string[]) => runCli(['queue', 'add', ...args, '--redis', redis.url, '--store', store, '--chunk', '8', '--json']);
+  const queue = kindQueue(redis.url, 'embed');
+  let worker;
+  try {
+    const first = await add(inputs);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(JSON.parse(first.stdout), { queue: 'posters', kind: 'embed', posters: 31, unreadable: 0, chunks: 4, added: 4, existing: 0, retried: 0 });
+    const again = await add(inputs);
+    assert.deepEqual([JSON.parse(again.stdout).added, JSON.parse(again.stdout).existing], [0, 4]);
+    assert.equal(await queue.count(), 4, 'BullMQ holds each chunk once');
+
+    // A job for a backbone file this worker does not have.
+    const row = { ...BACKBONES.find((b) => b.id === 'mobilenetv2')!, file: { ...BACKBONES.find((b) => b.id === 'mobilenetv2')!.file, sha256: 'f'.repeat(64) } };
+    await writeFile(dir.file('other-row.json'), JSON.stringify(row));
+    const other = await add([...posters.slice(0, 3), '--backbone', dir.file('other-row.json')]);
+    assert.equal(JSON.parse(other.stdout).added, 1, other.stderr);
+
+    worker = spawnWorker(['--redis', redis.url, '--store', store, '--stall-seconds', '5', '--workers', '1'], { cache });
+    await waitFor('the chunks to finish', async () => {
+      const c = await queue.getJobCounts('completed', 'failed');
+      return c.completed === 4 && c.failed === 1;
+    });
+    const [refused] = await queue.getFailed();
+    assert.match(refused!.failedReason, /^refused by worker \S+: the job asks for backbone mobilenetv2 sha256 ffffffffffff…, this worker has mobilenetv2 sha256 83530ad811bc…$/);
+    assert.equal(refused!.attemptsMade, 1, 'a refusal is final: no retries for a job this worker can never do');
+
+    const status = await runCli(['queue', 'status', '--redis', redis.url, '--json']);
+    const s = JSON.parse(status.stdout);
+    assert.deepEqual(s.chunks, { waiting: 0, active: 0, delayed: 0, completed: 4, failed: 1 });
+    assert.deepEqual([s.posters.queued, s.posters.done, s.posters.failed], [34, 30, 1]);
+    assert.equal(s.workers.length, 1);
+    assert.deepEqual(s.posterErrors, { IMAGE_CORRUPT: 1 });
+    assert.equal(s.failedChunks[0].chunks, 1);
+    assert.match(s.failedChunks[0].reason, /^refused by a worker: /);
+
+    const collected = await runCli(['queue', 'collect', '--redis', redis.url, '--store', store, '--out', dir.file('out'), '--json']);
+    assert.equal(collected.code, 1, 'a failed poster and a failed chunk make collect exit 1');
+    const summary = JSON.parse(collected.stdout);
+    assert.deepEqual([summary.chunks, summary.embedded, summary.failed, summary.failedChunks.length], [4, 30, 1, 1]);
+    assert.match(collected.stderr, /^error: .*poison\.jpg: JPEG data is truncated or corrupt/m);
+    const out = await EmbeddingCache.open({ dir: dir.file('out'), fingerprint: 'mobilenetv2-83530ad811bc31d2', dim: 1280 });
+    assert.equal(out.size, 30, 'one vector per readable poster, in a cache train/evaluate read');
+    out.close();
+
+    // SIGTERM: the worker finishes, removes its heartbeat and exits 0.
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exited, 0, worker.log());
+    assert.match(worker.log(), /worker stopped/);
+    const after = JSON.parse((await runCli(['queue', 'status', '--redis', redis.url, '--json'])).stdout);
+    assert.equal(after.workers.length, 0);
+  } finally {
+    worker?.child.kill('SIGKILL');
+    await queue.close();
+    await redis.stop();
+  }
+});
+
+test('a chunk that kills its worker every time ends in the failed set after --attempts starts', { skip }, async () => {
+  const redis = await startRedis();
+  const store = dir.file('crash-store');
+  const queue = kindQueue(redis.url, 'embed');
+  const workers: ReturnType<typeof spawnWorker>[] = [];
+  try {
+    // Slow enough (21 crops a poster) to be caught while it runs.
+    const added = await runCli(['queue', 'add', ...posters.slice(0, 16), '--views', 'tiles-small,tiles-3x', '--attempts', '2', '--redis', redis.url, '--store', store, '--chunk', '16']);
+    assert.equal(added.code, 0, added.stderr);
+    const [job] = await queue.getWaiting();
+    let kills = 0;
+    for (let round = 0; round < 4; round++) {
+      const worker = spawnWorker(['--redis', redis.url, '--store', store, '--stall-seconds', '2', '--workers', '1'], { cache: dir.file('crash-cache') });
+      workers.push(worker);
+      // Each delivery starts the job again (attemptsStarted counts them).
+      const state = await waitFor('the next delivery', async () => {
+        const j = await queue.getJob(job!.id!);
+        const s = await j!.getState();
+        if (s === 'failed') return 'failed';
+        return s === 'active' && j!.attemptsStarted === round + 1 ? 'active' : undefined;
+      });
+      if (state === 'failed') break;
+      if (round < 2) {
+        worker.child.kill('SIGKILL'); // the crash: no clean-up, the lock just stops being renewed
+        await worker.exited;
+        kills++;
+      }
+    }
+    const failed = await queue.getJob(job!.id!);
+    assert.equal(await failed!.getState(), 'failed');
+    assert.equal(kills, 2);
+    assert.match(failed!.failedReason, /^chunk started 2 times without finishing: 2 deliveries lost their worker \(killed, crashed or out of memory\), 0 failed; not retried$/);
+  } finally {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await queue.close();
+    await redis.stop();
+  }
+});
