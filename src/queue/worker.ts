@@ -269,6 +269,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const active = new Set<string>();
   let done = 0;
   let connectionTrouble = false;
+  let closing: Promise<void> | undefined;
 
   const process_ = async (job: Job<ChunkJobData>): Promise<ChunkSummary> => {
     const attempts = job.opts.attempts ?? 1;
@@ -333,10 +334,14 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       log(`chunk ${job?.id ?? '?'} failed (attempt ${job?.attemptsMade ?? '?'} of ${job?.opts.attempts ?? '?'}): ${error.message.split('\n')[0]}`);
     });
     worker.on('error', (error) => {
-      if (!connectionTrouble) log(`queue connection trouble, retrying: ${error.message.split('\n')[0]}`);
+      if (!connectionTrouble) log(`queue trouble, retrying: ${error.message.split('\n')[0]}`);
       connectionTrouble = true;
     });
   }
+  redis.on('close', () => {
+    if (!connectionTrouble && !closing) log('lost the connection to Redis, reconnecting');
+    connectionTrouble = true;
+  });
   redis.on('ready', () => {
     if (connectionTrouble) log('reconnected to Redis');
     connectionTrouble = false;
@@ -352,7 +357,6 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   for (const worker of workers) void worker.run().catch((error: unknown) => log(`worker stopped: ${(error as Error).message}`));
   log(`worker ${id} waiting for ${[...kinds].join(', ')} jobs on queue ${name} (store ${store.location})`);
 
-  let closing: Promise<void> | undefined;
   return {
     id,
     close: (force = false) => {

@@ -29,19 +29,22 @@ after(async () => {
 });
 
 test('BAD CALL - queue and worker: one line naming the option, exit 2', { skip }, async () => {
-  const noRedis = await runCli(['queue', 'add', posters[0]!, '--store', dir.file('s0')]);
+  // Spawned side by side: each is a separate process, and the machine is slow to start them.
+  const [noRedis, badUrl, typo, kinds, down] = await Promise.all([
+    runCli(['queue', 'add', posters[0]!, '--store', dir.file('s0')]),
+    runCli(['queue', 'status', '--redis', 'http://localhost:6379']),
+    runCli(['queue', 'colect', '--redis', 'redis://127.0.0.1:1']),
+    runCli(['worker', '--redis', 'redis://127.0.0.1:1', '--store', dir.file('s0'), '--jobs', 'embed,clen']),
+    // Nothing listens on port 1: one line, exit 1, no stack.
+    runCli(['queue', 'status', '--redis', 'redis://127.0.0.1:1']),
+  ]);
   assert.equal(noRedis.code, 2);
   assert.match(noRedis.stderr, /^posterscope: queue add needs --redis URL/);
-  const badUrl = await runCli(['queue', 'status', '--redis', 'http://localhost:6379']);
   assert.equal(badUrl.code, 2);
   assert.equal(badUrl.stderr, 'posterscope: Expected a redis:// or rediss:// URL for --redis but received string "http://localhost:6379"\n');
-  const typo = await runCli(['queue', 'colect', '--redis', 'redis://127.0.0.1:1']);
   assert.match(typo.stderr, /unknown queue subcommand "colect"\. Did you mean "collect"\?/);
-  const kinds = await runCli(['worker', '--redis', 'redis://127.0.0.1:1', '--store', dir.file('s0'), '--jobs', 'embed,clen']);
   assert.equal(kinds.code, 2);
   assert.match(kinds.stderr, /Expected one of embed, clean, predict for --jobs but received string "clen"; did you mean "clean"\?/);
-  // Nothing listens on port 1: one line, exit 1, no stack.
-  const down = await runCli(['queue', 'status', '--redis', 'redis://127.0.0.1:1']);
   assert.equal(down.code, 1);
   assert.match(down.stderr, /^posterscope: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: .*\n$/);
 });
