@@ -106,7 +106,8 @@ export async function enqueuePosters(files: readonly string[], options: EnqueueO
         summary.existing++;
         if (state === 'failed' && options.retryFailed) {
           const job = await queue.getJob(id);
-          await job?.retry('failed');
+          // A fresh start: the worker counts starts against --attempts.
+          await job?.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
           summary.retried++;
         }
       }

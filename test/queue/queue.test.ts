@@ -92,6 +92,14 @@ test('embed chunks: adding twice adds nothing, a poison poster fails its own row
     assert.equal(s.failedChunks[0].chunks, 1);
     assert.match(s.failedChunks[0].reason, /^refused by a worker: /);
 
+    // Put back by hand, the refused chunk is tried afresh (one start) and refused again.
+    const retried = await add([...posters.slice(0, 3), '--backbone', dir.file('other-row.json'), '--retry-failed']);
+    assert.equal(JSON.parse(retried.stdout).retried, 1, retried.stderr);
+    await waitFor('the refused chunk to fail again', async () => {
+      const job = await queue.getJob(refused!.id!);
+      return (await job!.getState()) === 'failed' && job!.finishedOn! > refused!.finishedOn! && job!.attemptsStarted === 1;
+    });
+
     const collected = await runCli(['queue', 'collect', '--redis', redis.url, '--store', store, '--out', dir.file('out'), '--json']);
     assert.equal(collected.code, 1, 'a failed poster and a failed chunk make collect exit 1');
     const summary = JSON.parse(collected.stdout);
