@@ -15,7 +15,7 @@
  * The machine is shared: the load average is printed with the numbers.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,16 +45,28 @@ const load = () => loadavg()[0]!.toFixed(1);
 const root = await mkdtemp(join(tmpdir(), 'posterscope-bench-queue-'));
 const env = { PATH: process.env.PATH, HOME: process.env.HOME, POSTERSCOPE_MIRROR: join(shared, 'models'), POSTERSCOPE_OFFLINE: '1' };
 
-function run(cli: string[], cache: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI to its end; `cpu` is the process's user + system seconds (all its threads), from bash's `times`. */
+function run(cli: string[], cache: string): Promise<{ code: number | null; stdout: string; stderr: string; cpu: number }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...cli], { env: { ...env, POSTERSCOPE_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const script = 'node "$@"; code=$?; times >&2; exit $code';
+    const child = spawn('bash', ['-c', script, 'bash', CLI, ...cli], { env: { ...env, POSTERSCOPE_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
     child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      const [, um, us, sm, ss] = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(stderr) ?? [];
+      done({ code, stdout, stderr, cpu: Number(um) * 60 + Number(us) + Number(sm) * 60 + Number(ss) });
+    });
   });
 }
+
+/** User + system CPU seconds of a running process and all its threads. */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
 
 async function du(dir: string): Promise<{ bytes: number; files: number }> {
   let bytes = 0;
@@ -72,7 +84,7 @@ function info(text: string, field: string): number {
 }
 
 /** Enqueues, starts `layouts.length` workers, waits for the queue to drain; seconds from worker start to the last chunk. */
-async function queueRun(label: string, layouts: string[][]): Promise<{ seconds: number; addSeconds: number; ops: number; bytesIn: number; bytesOut: number; storeBytes: number; storeFiles: number }> {
+async function queueRun(label: string, layouts: string[][]): Promise<{ seconds: number; cpu: number; addSeconds: number; addCpu: number; ops: number; bytesIn: number; bytesOut: number; storeBytes: number; storeFiles: number }> {
   const redis = await startRedis();
   const store = join(root, `${label}-store`);
   const probe = new Redis(redis.url);
@@ -91,12 +103,15 @@ async function queueRun(label: string, layouts: string[][]): Promise<{ seconds: 
     while ((await queue.getCompletedCount()) + (await queue.getFailedCount()) < chunks) await sleep(100);
     const seconds = (performance.now() - t) / 1000;
     const after = await probe.info();
+    const cpu = workers.reduce((n, w) => n + cpuOf(w.pid!), 0);
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
     const storeUse = await du(join(store, 'embeddings'));
     return {
       seconds,
+      cpu,
       addSeconds,
+      addCpu: added.cpu,
       // Minus the INFO calls of this probe itself.
       ops: info(after, 'total_commands_processed') - info(before, 'total_commands_processed') - 1,
       bytesIn: info(after, 'total_net_input_bytes') - info(before, 'total_net_input_bytes'),
@@ -114,6 +129,7 @@ async function queueRun(label: string, layouts: string[][]): Promise<{ seconds: 
 console.log(`bench:queue — ${files.length} posters, views ${args.views}, chunks of ${args.chunk}; 2 cores shared with other work, load average ${load()} at start`);
 try {
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   let plainSeconds = 0;
   let one!: Awaited<ReturnType<typeof queueRun>>;
   for (let r = 0; r < Number(args.repeat); r++) {
@@ -125,14 +141,20 @@ try {
     console.log(`1. plain embed:                         ${plainSeconds.toFixed(1)} s wall (${(files.length / plainSeconds).toFixed(1)} posters/s; embedding loop ${plainLoop.toFixed(1)} s), load ${load()}`);
     one = await queueRun(`one-${r}`, [[]]);
     ratios.push(one.seconds / plainSeconds);
+    cpuRatios.push(one.cpu / plain.cpu);
+    console.log(`   CPU: plain embed ${plain.cpu.toFixed(1)} s = ${((plain.cpu / files.length) * 1000).toFixed(1)} ms/poster; worker ${one.cpu.toFixed(1)} s = ${((one.cpu / files.length) * 1000).toFixed(1)} ms/poster (${((one.cpu / plain.cpu - 1) * 100).toFixed(1)}%); queue add ${((one.addCpu / files.length) * 1000).toFixed(1)} ms/poster`);
     console.log(`2. 1 worker (same layout as embed):     ${one.seconds.toFixed(1)} s wall (${(files.length / one.seconds).toFixed(1)} posters/s), ${((one.seconds / plainSeconds - 1) * 100).toFixed(1)}% vs plain; queue add took ${one.addSeconds.toFixed(1)} s (reading and hashing), load ${load()}`);
   }
   ratios.sort((a, b) => a - b);
   const median = ratios[Math.floor(ratios.length / 2)]!;
-  console.log(`queue overhead per poster: median ${((median - 1) * 100).toFixed(1)}% over ${ratios.length} pair(s) (target <= 5%); range ${((ratios[0]! - 1) * 100).toFixed(1)}% .. ${((ratios.at(-1)! - 1) * 100).toFixed(1)}%`);
+  cpuRatios.sort((a, b) => a - b);
+  const cpuMedian = cpuRatios[Math.floor(cpuRatios.length / 2)]!;
+  console.log(`queue overhead in CPU per poster (worker vs plain embed, robust to the load): median ${((cpuMedian - 1) * 100).toFixed(1)}% (target <= 5%); range ${((cpuRatios[0]! - 1) * 100).toFixed(1)}% .. ${((cpuRatios.at(-1)! - 1) * 100).toFixed(1)}%`);
+  console.log(`queue overhead in wall time per poster: median ${((median - 1) * 100).toFixed(1)}% over ${ratios.length} pair(s) (target <= 5%); range ${((ratios[0]! - 1) * 100).toFixed(1)}% .. ${((ratios.at(-1)! - 1) * 100).toFixed(1)}%`);
 
   const two = await queueRun('two', [['--workers', '1', '--threads', '1'], ['--workers', '1', '--threads', '1']]);
   const threads = await queueRun('threads', [['--workers', '1', '--threads', '2']]);
+  console.log(`   CPU per poster: 2 workers x 1 thread ${((two.cpu / files.length) * 1000).toFixed(1)} ms, 1 worker x 2 threads ${((threads.cpu / files.length) * 1000).toFixed(1)} ms`);
   console.log(`3. 2 workers x 1 ONNX thread:           ${two.seconds.toFixed(1)} s (${(files.length / two.seconds).toFixed(1)} posters/s), load ${load()}`);
   console.log(`4. 1 worker x 2 ONNX threads:           ${threads.seconds.toFixed(1)} s (${(files.length / threads.seconds).toFixed(1)} posters/s); ratio 2 workers / 1 worker x 2 threads = ${(threads.seconds / two.seconds).toFixed(2)}`);
 
@@ -141,12 +163,16 @@ try {
   console.log(`store: ${(perPoster(one.storeBytes) / 1024).toFixed(1)} KiB and ${perPoster(one.storeFiles).toFixed(1)} files per poster (vectors), plus one manifest and one chunk record per ${args.chunk} posters`);
 
   // Projection: each machine like this one (2 cores) runs one worker at run 2's rate.
-  const rate = files.length / one.seconds;
+  const measured = files.length / one.seconds;
+  // This machine's cores are shared (see the load average): what a machine with both cores free would do, from CPU time.
+  const idle = 2 / (one.cpu / files.length);
+  console.log(`per-machine rate: ${measured.toFixed(1)} posters/s measured here; ${idle.toFixed(1)} posters/s with both cores free (estimate: 2 cores / ${((one.cpu / files.length) * 1000).toFixed(1)} CPU ms per poster)`);
+  for (const [label, rate] of [['measured rate', measured], ['both cores free', idle]] as const) {
   const opsPerPoster = perPoster(one.ops);
   const bytesPerPoster = perPoster(one.storeBytes);
   const REDIS_OPS = 50_000; // a conservative single-threaded Redis figure for BullMQ's Lua-heavy traffic
   const STORE_BYTES = 100e6; // a 1 GbE NFS server
-  console.log('projection for 300,000 posters (machines like this one, one worker each, linear scaling until a shared part saturates):');
+  console.log(`projection for 300,000 posters at the ${label} (one worker per 2-core machine, linear until a shared part saturates):`);
   for (const machines of [1, 8, 32]) {
     const wanted = rate * machines;
     const redisShare = (wanted * opsPerPoster) / REDIS_OPS;
@@ -157,6 +183,8 @@ try {
     console.log(
       `  ${String(machines).padStart(2)} machines: ${achieved.toFixed(0)} posters/s -> ${hours < 1 ? `${(hours * 60).toFixed(0)} min` : `${hours.toFixed(1)} h`}; Redis at ${(redisShare * 100).toFixed(1)}% of ${REDIS_OPS} ops/s, store at ${(storeShare * 100).toFixed(1)}% of 100 MB/s; bottleneck: ${bottleneck}`,
     );
+  }
+  console.log(`  the bottleneck moves at about ${Math.floor(REDIS_OPS / (rate * opsPerPoster))} machines (Redis) or ${Math.floor(STORE_BYTES / (rate * bytesPerPoster))} machines (store at 100 MB/s), whichever comes first`);
   }
   console.log(`load average ${load()} at end`);
 } finally {

@@ -162,7 +162,12 @@ async function add(context: CommandContext, inputs: string[], redis: string, que
 async function status(context: CommandContext, url: string, queue: string): Promise<number> {
   const watch = context.values.watch === true;
   const interval = integerOption(context, 'interval', 2, 1, 3600);
-  const redis = await connectRedis(url, watch ? 'worker' : 'client');
+  // A wrong URL fails at once; a watch, once connected, rides out Redis restarts as workers do.
+  let redis = await connectRedis(url, 'client');
+  if (watch) {
+    redis.disconnect();
+    redis = await connectRedis(url, 'worker');
+  }
   try {
     if (!watch) {
       const s = await readStatus(redis, queue);
