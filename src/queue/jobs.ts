@@ -73,6 +73,8 @@ export interface ChunkRecord {
   job: string;
   kind: JobKind;
   worker: string;
+  /** Posters whose results were in the store already when this delivery started (an interrupted one wrote them, or another chunk). */
+  stored: number;
   /** embed: the backbone fingerprint, dimension and view names the keys are for. */
   embeddings?: { fingerprint: string; dim: number; views: string[] };
   /** predict: the model's genres (column order of CSV output). */

@@ -132,6 +132,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     };
     const rows = await rowsOf(manifest.entries, (e) => names.map((v) => keyOf(e.sha256, v)));
     const todo = manifest.entries.filter((_, i) => rows[i] === undefined);
+    const stored = manifest.entries.length - todo.length;
     const writes: Array<Promise<void>> = [];
     await embedPosters(
       todo.map((e) => e.path),
@@ -161,7 +162,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       },
     );
     await Promise.all(writes);
-    return { job: job.id!, kind: 'embed', worker: id, embeddings: { fingerprint: b.fingerprint, dim: b.dim, views: names }, rows: rows as ChunkRow[] };
+    return { job: job.id!, kind: 'embed', worker: id, stored, embeddings: { fingerprint: b.fingerprint, dim: b.dim, views: names }, rows: rows as ChunkRow[] };
   };
 
   const predict = async (job: Job<ChunkJobData>, manifest: ChunkManifest): Promise<ChunkRecord> => {
@@ -177,6 +178,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const keyOf = (sha: string) => `predictions/${checksum.slice(0, 16)}-${viewsTag}/${shard(sha)}/${sha}.json`;
     const rows = await rowsOf(manifest.entries, (e) => [keyOf(e.sha256)]);
     const todo = manifest.entries.filter((_, i) => rows[i] === undefined);
+    const stored = manifest.entries.length - todo.length;
     const writes: Array<Promise<void>> = [];
     await m.predict(
       todo.map((e) => e.path),
@@ -197,7 +199,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       },
     );
     await Promise.all(writes);
-    return { job: job.id!, kind: 'predict', worker: id, genres: [...m.genres], rows: rows as ChunkRow[] };
+    return { job: job.id!, kind: 'predict', worker: id, stored, genres: [...m.genres], rows: rows as ChunkRow[] };
   };
 
   const clean = async (job: Job<ChunkJobData>, manifest: ChunkManifest): Promise<ChunkRecord> => {
@@ -219,6 +221,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     const imageKey = (e: ChunkEntry) => `${base(e.sha256)}${extname(e.path).toLowerCase() || '.png'}`;
     const rows = await rowsOf(manifest.entries, (e) => [imageKey(e), `${base(e.sha256)}.json`]);
     const todo = manifest.entries.filter((_, i) => rows[i] === undefined);
+    const stored = manifest.entries.length - todo.length;
     const out = await mkdtemp(join(tmpdir(), 'posterscope-chunk-'));
     try {
       // One entry per file name: cleanPosterFiles refuses two inputs with the same name (one output folder).
@@ -249,7 +252,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     } finally {
       await rm(out, { recursive: true, force: true });
     }
-    return { job: job.id!, kind: 'clean', worker: id, rows: rows as ChunkRow[] };
+    return { job: job.id!, kind: 'clean', worker: id, stored, rows: rows as ChunkRow[] };
   };
 
   /** Rows of the posters whose results are all in the store already; undefined where work is left. */
@@ -285,7 +288,6 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       await redis.hsetnx(keys.stats, 'firstStart', String(Date.now())).catch(() => {});
       const manifest = await readJson<ChunkManifest>(store, manifestKey(job.id!));
       if (!manifest) throw new UnrecoverableError(`no manifest for this chunk in ${store.location} (${manifestKey(job.id!)}): is the worker's --store the one \`queue add\` used?`);
-      const stored = (await readJson<ChunkRecord>(store, chunkRecordKey(job.id!)))?.rows.filter((r) => r.keys).length;
       const work = { embed, predict, clean }[manifest.request.kind];
       const record = await work(job, manifest);
       await store.write(chunkRecordKey(job.id!), JSON.stringify(record));
@@ -293,7 +295,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       const summary: ChunkSummary = {
         posters: record.rows.length,
         computed: 0,
-        stored: stored ?? 0,
+        stored: record.stored,
         failed,
         seconds: Math.round((performance.now() - started) / 10) / 100,
         worker: id,
