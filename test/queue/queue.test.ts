@@ -160,3 +160,42 @@ test('a chunk that kills its worker every time ends in the failed set after --at
     await redis.stop();
   }
 });
+
+test('predict and clean chunks: collect writes predictions as `predict` does, and text-free posters with boxes.jsonl', { skip }, async () => {
+  const redis = await startRedis();
+  const store = dir.file('pc-store');
+  const four = posters.slice(0, 4);
+  let worker;
+  try {
+    for (const job of [['--job', 'predict', '--views', 'native'], ['--job', 'clean']]) {
+      const added = await runCli(['queue', 'add', ...four, ...job, '--redis', redis.url, '--store', store, '--chunk', '2']);
+      assert.equal(added.code, 0, added.stderr);
+    }
+    worker = spawnWorker(['--redis', redis.url, '--store', store, '--jobs', 'predict,clean', '--workers', '1'], { cache: dir.file('pc-cache') });
+    const predictQueue = kindQueue(redis.url, 'predict');
+    const cleanQueue = kindQueue(redis.url, 'clean');
+    try {
+      await waitFor('2 predict and 2 clean chunks', async () => (await predictQueue.getCompletedCount()) === 2 && (await cleanQueue.getCompletedCount()) === 2);
+    } finally {
+      await Promise.all([predictQueue.close(), cleanQueue.close()]);
+    }
+    const out = dir.file('pc-out');
+    const collected = await runCli(['queue', 'collect', '--redis', redis.url, '--store', store, '--out', out, '--json']);
+    assert.equal(collected.code, 0, collected.stderr);
+    assert.deepEqual([JSON.parse(collected.stdout).predicted, JSON.parse(collected.stdout).cleaned], [4, 4]);
+    const lines = (await readFile(join(out, 'predictions.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.input), [...four].sort());
+    assert.ok(lines.every((l) => l.scores.length === 25 && l.scores[0].score >= l.scores[1].score));
+    const boxes = (await readFile(join(out, 'clean', 'boxes.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(boxes.map((b) => b.file).sort(), four.map((p) => p.split('/').at(-1)).sort());
+    assert.ok(boxes.every((b) => Array.isArray(b.boxes) && typeof b.masked === 'number'));
+    assert.deepEqual((await readdir(join(out, 'clean'))).sort(), ['boxes.jsonl', ...four.map((p) => p.split('/').at(-1)!)].sort());
+    // The same predictions as CSV, in predict's columns.
+    const csv = await runCli(['queue', 'collect', '--redis', redis.url, '--store', store, '--out', dir.file('p.csv'), '--jobs', 'predict']);
+    assert.equal(csv.code, 0, csv.stderr);
+    assert.match(await readFile(dir.file('p.csv'), 'utf8'), /^input,genres,error,Action,Adventure,/);
+  } finally {
+    worker?.child.kill('SIGKILL');
+    await redis.stop();
+  }
+});
