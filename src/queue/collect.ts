@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { Queue } from 'bullmq';
 import { stringify } from 'csv-stringify/sync';
 import { openAtomicFile, writeFileAtomic } from '../atomic-file.js';
-import { EmbeddingCache } from '../embed/cache.js';
+import { EmbeddingCache, embeddingKey } from '../embed/cache.js';
 import { PosterscopeError } from '../errors.js';
 import { type ChunkJobData, type ChunkRecord, type ChunkRow, DEFAULT_QUEUE, JOB_KINDS, type JobKind, QUEUE_PREFIX, chunkRecordKey, connectRedis, kindQueueName, readJson } from './jobs.js';
 import type { ResultStore } from './store.js';
@@ -107,6 +107,7 @@ export async function collectResults(options: CollectOptions): Promise<CollectSu
 
   // Embeddings: into an embedding cache, one per backbone fingerprint.
   const caches = new Map<string, EmbeddingCache>();
+  let lastPack: { key: string; bytes: Buffer | undefined } = { key: '', bytes: undefined };
   try {
     for (const { row, record } of rows.embed.values()) {
       if (row.error || !row.keys || !record.embeddings) continue;
@@ -118,12 +119,18 @@ export async function collectResults(options: CollectOptions): Promise<CollectSu
         summary.written.push(cache.directory);
       }
       for (let v = 0; v < views.length; v++) {
-        const hex = basename(row.keys[v]!, '.f32');
-        const key = Buffer.from(hex, 'hex');
+        const [packKey, index] = row.keys[v]!.split('#') as [string, string];
+        if (packKey !== lastPack.key) lastPack = { key: packKey, bytes: await store.read(packKey) };
+        const size = 32 + dim * 4;
+        const at = Number(index) * size;
+        const record = lastPack.bytes?.subarray(at, at + size);
+        if (!record || record.length !== size) throw new PosterscopeError('DATA_INVALID', `${store.location}/${packKey}: missing or shorter than record ${index} (${dim} float32 values each)`);
+        const key = Buffer.from(record.subarray(0, 32));
+        if (!key.equals(embeddingKey(row.sha256, views[v]!))) throw new PosterscopeError('DATA_INVALID', `${store.location}/${packKey}: record ${index} is not ${row.source}'s ${views[v]} vector`);
         if (cache.has(key)) continue;
-        const bytes = await store.read(row.keys[v]!);
-        if (!bytes || bytes.length !== dim * 4) throw new PosterscopeError('DATA_INVALID', `${store.location}/${row.keys[v]}: missing or not ${dim} float32 values`);
-        cache.put(key, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+        const vector = new Float32Array(dim);
+        Buffer.from(vector.buffer).set(record.subarray(32));
+        cache.put(key, vector);
       }
       summary.embedded++;
     }

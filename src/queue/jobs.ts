@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import type { CleanSettings } from '../clean/clean.js';
+import { PREPROCESS_VERSION } from '../embed/cache.js';
 import type { ResultStore } from './store.js';
 
 export const JOB_KINDS = ['embed', 'clean', 'predict'] as const;
@@ -63,7 +64,7 @@ export interface ChunkSummary {
 export interface ChunkRow {
   source: string;
   sha256: string;
-  /** Store keys of this poster's results: one per view (embed), the prediction, or the cleaned poster and its record. */
+  /** Store keys of this poster's results: one per view (embed: `<pack key>#<record>`), the prediction, or the cleaned poster and its record. */
   keys?: string[];
   error?: { code: string; message: string };
 }
@@ -73,7 +74,7 @@ export interface ChunkRecord {
   job: string;
   kind: JobKind;
   worker: string;
-  /** Posters whose results were in the store already when this delivery started (an interrupted one wrote them, or another chunk). */
+  /** Posters whose results were in the store already when this delivery started (an interrupted one wrote them, or another chunk); always 0 for embed chunks, whose vectors are written in one pack at the end. */
   stored: number;
   /** embed: the backbone fingerprint, dimension and view names the keys are for. */
   embeddings?: { fingerprint: string; dim: number; views: string[] };
@@ -89,6 +90,11 @@ export function chunkJobId(manifest: ChunkManifest): string {
 }
 
 export const manifestKey = (jobId: string) => `manifests/${jobId}.json`;
+/**
+ * One chunk's vectors: records of [embeddingKey 32 bytes | dim float32], in
+ * the order its chunk record's rows name them (`<pack key>#<record index>`).
+ */
+export const embeddingPackKey = (fingerprint: string, jobId: string) => `embeddings/${fingerprint}-p${PREPROCESS_VERSION}/${jobId}.f32`;
 export const chunkRecordKey = (jobId: string) => `chunks/${jobId}.json`;
 
 /** The Redis keys posterscope keeps beside BullMQ's own. */

@@ -9,14 +9,14 @@
  *
  *   manifests/<job id>.json                      the posters of one chunk (written by `queue add`)
  *   chunks/<job id>.json                         what a worker did with each of them (rows, errors)
- *   embeddings/<backbone fingerprint>-p<v>/<kk>/<key>.f32
- *                                                one view's vector, key = embeddingKey(sha256, view) in hex
+ *   embeddings/<backbone fingerprint>-p<v>/<job id>.f32
+ *                                                a chunk's vectors: [embeddingKey(sha256, view) | float32 x dim] records
  *   predictions/<model checksum>-<views>/<ss>/<sha256>.json
  *                                                genres and scores of one poster
  *   clean/<cleaner id>/<ss>/<sha256>.<ext> and .json
  *                                                the text-free poster and its boxes record
  *
- * `<kk>` / `<ss>` are the first two hex digits of the key, so no folder holds
+ * `<ss>` is the first two hex digits of the content hash, so no folder holds
  * more than 1/256 of the files.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
