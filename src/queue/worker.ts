@@ -9,8 +9,9 @@
  * worker's stalled-job check puts the job back in the queue. A chunk that
  * throws is retried with exponential backoff; a chunk started more times than
  * its `attempts` (throws and lost deliveries together) ends in the failed set
- * with the reason. Posters already in the store are not computed again, so a
- * re-delivered chunk redoes only what was in flight.
+ * with the reason. Completed chunks are never redone; a re-delivered predict
+ * or clean chunk skips the posters already in the store, an embed chunk
+ * (one pack of vectors written at its end) is redone whole.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
