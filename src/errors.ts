@@ -38,6 +38,8 @@ export type ErrorCode =
   // The server could not answer.
   | 'SERVER_BUSY'
   | 'TIMEOUT'
+  // The job queue's Redis could not be reached.
+  | 'QUEUE_UNAVAILABLE'
   | 'INTERNAL';
 
 /** Process exit codes: 0 success, 1 some input or step failed, 2 the command line was wrong. */
@@ -82,6 +84,7 @@ export const ERROR_CODES = {
   WRITE_FAILED: { exit: EXIT.failed, http: 500 },
   SERVER_BUSY: { exit: EXIT.failed, http: 503 },
   TIMEOUT: { exit: EXIT.failed, http: 504 },
+  QUEUE_UNAVAILABLE: { exit: EXIT.failed, http: 503 },
   INTERNAL: { exit: EXIT.failed, http: 500 },
 } as const satisfies Record<ErrorCode, ErrorOutcome>;
 

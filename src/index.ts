@@ -116,5 +116,13 @@ export { inpaint } from './clean/inpaint.js';
 export { createServer, type ServerOptions } from './serve/server.js';
 export { PredictionQueue, type QueueOptions } from './serve/queue.js';
 
+// Many machines: chunk jobs on BullMQ / Redis, results in a shared store
+export { enqueuePosters, type EnqueueOptions, type EnqueueSummary } from './queue/enqueue.js';
+export { startQueueWorker, modelChecksum, type QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
+export { queueStatus, formatStatus, type QueueStatus, type QueueStatusOptions, type WorkerBeat } from './queue/status.js';
+export { collectResults, type CollectOptions, type CollectSummary } from './queue/collect.js';
+export { openDirectoryStore, type ResultStore } from './queue/store.js';
+export { JOB_KINDS, type JobKind, type JobRequest, type ChunkManifest, type ChunkRecord, type ChunkRow, type ChunkSummary } from './queue/jobs.js';
+
 // Progress
 export { terminalProgress, silentProgress, type Progress } from './progress.js';

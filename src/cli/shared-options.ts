@@ -2,8 +2,9 @@
  * Options several commands share, defined once, and the helpers that turn
  * them into library options.
  */
+import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { PosterscopeError, asWriteError, checkInteger, invalidParameterError } from '../errors.js';
+import { PosterscopeError, asWriteError, checkInteger, checkOneOf, invalidParameterError } from '../errors.js';
 import type { PosterListReport } from '../data/dataset.js';
 import type { CleanSettings } from '../clean/clean.js';
 import type { DetectOptions } from '../ocr/detector.js';
@@ -263,4 +264,21 @@ export async function writeResults(context: Pick<CommandContext, 'stdout'>, outp
       ? failed
       : new PosterscopeError('INVALID_ARGUMENT', `cannot write --output ${output}: ${(error as Error).message}`, { subject: '--output', cause: error });
   }
+}
+
+/** Where a job queue and its results are: `queue` and `worker`. */
+export const queueOptions = {
+  redis: { type: 'string', valueName: 'URL', description: 'Redis holding the job queue (redis://host:port, rediss:// for TLS)' },
+  queue: { type: 'string', valueName: 'NAME', description: 'Queue name (several runs can share one Redis)', defaultText: 'posters' },
+  store: { type: 'string', valueName: 'DIR', description: 'Shared folder every worker reaches, where results are written by content hash' },
+  jobs: { type: 'string', valueName: 'LIST', description: 'Job kinds: embed, clean, predict (comma-separated)', defaultText: 'all' },
+} satisfies Record<string, OptionDefinition>;
+
+/** `--jobs embed,clean`, checked; undefined when not given. */
+export function jobKindsOf(context: CommandContext): Array<'embed' | 'clean' | 'predict'> | undefined {
+  const text = stringOption(context, 'jobs');
+  if (text === undefined) return undefined;
+  const kinds = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  if (kinds.length === 0) throw invalidParameterError('--jobs', 'a comma-separated list of embed, clean, predict', text);
+  return [...new Set(kinds.map((k) => checkOneOf('--jobs', ['embed', 'clean', 'predict'] as const, k)))];
 }

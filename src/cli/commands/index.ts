@@ -49,4 +49,12 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'Draw a model\'s evaluation as one self-contained HTML page (charts, baselines, failure gallery)',
     load: async () => (await import('./report.js')).default,
   },
+  queue: {
+    summary: 'Put posters on a Redis job queue for a pool of workers (add), watch it (status), gather the results (collect)',
+    load: async () => (await import('./queue.js')).default,
+  },
+  worker: {
+    summary: 'Work on a Redis job queue: embed, clean or predict chunks of posters into a shared store',
+    load: async () => (await import('./worker.js')).default,
+  },
 };
