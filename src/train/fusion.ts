@@ -61,7 +61,9 @@ const GRID = Array.from({ length: 41 }, (_, i) => i * 0.05);
 
 /**
  * Head weights minimising the validation loss pooled over `subsets`
- * (coordinate descent over a grid 0..2 in steps of 0.05, from all ones).
+ * (coordinate descent over a grid 0..2 in steps of 0.05, from all ones),
+ * then for each subset of two or more inputs its own weights, minimising
+ * the loss of that subset alone on the rows that have it.
  *
  * @example
  *   tuneFusionWeights(center, validationLogits, labels, 25, inputSubsets(['image', 'title', 'plot']))
@@ -86,5 +88,29 @@ export function tuneFusionWeights(center: Float32Array, logits: readonly BranchL
     }
     if (!changed) break;
   }
-  return fusion;
+  // Then each subset of two or more inputs on its own, from the shared weights.
+  const subsetWeights: NonNullable<FusionRecord['subsets']> = [];
+  for (const subset of subsets) {
+    if (subset.length < 2) continue;
+    let weights = { ...fusion.weights };
+    const only = [subset];
+    let best = meanLoss(poolSubsets({ ...fusion, subsets: [{ inputs: subset, weights }] }, logits, labels, genres, only));
+    for (let pass = 0; pass < 3; pass++) {
+      let changed = false;
+      for (const input of subset) {
+        for (const w of GRID) {
+          const trial = { ...weights, [input]: w };
+          const loss = meanLoss(poolSubsets({ ...fusion, subsets: [{ inputs: subset, weights: trial }] }, logits, labels, genres, only));
+          if (loss < best - 1e-9) {
+            best = loss;
+            weights = trial;
+            changed = true;
+          }
+        }
+      }
+      if (!changed) break;
+    }
+    subsetWeights.push({ inputs: subset, weights: Object.fromEntries(subset.map((i) => [i, +weights[i]!.toFixed(2)])) });
+  }
+  return subsetWeights.length > 0 ? { ...fusion, subsets: subsetWeights } : fusion;
 }

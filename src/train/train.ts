@@ -333,7 +333,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const testLogits = logitsOf(testRows);
   const subsets = inputSubsets(inputs);
   const fusion: FusionRecord | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
-  if (fusion) log(`fusion: sum around the prior, head weights ${Object.entries(fusion.weights).map(([k, w]) => `${k} ${w!.toFixed(2)}`).join(', ')} (tuned on validation over ${subsets.length} subsets of inputs)`);
+  const weightsText = (w: Record<string, number | undefined>) => Object.entries(w).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ');
+  if (fusion) {
+    log(`fusion: sum around the prior, head weights ${weightsText(fusion.weights)} (tuned on validation over ${subsets.length} subsets of inputs)`);
+    for (const s of fusion.subsets ?? []) log(`  ${s.inputs.join(' + ')}: ${weightsText(s.weights)}`);
+  }
 
   // Thresholds on validation (every subset of inputs pooled: one policy for all), then the test split with every input a row has.
   const pooled = fusion
