@@ -7,7 +7,8 @@
  * - end-to-end predict throughput over the unlabeled posters (posters/s and
  *   backbone passes/s) and its ratio to model-only throughput; peak RSS;
  * - what a title and plot add to predict: the same posters with embeddings
- *   cached, poster only vs poster + title + plot, ms per poster.
+ *   cached, poster only vs poster + title + plot, ms per poster (`-- --text`:
+ *   this section alone).
  * Numbers only: nothing is asserted.
  *
  * Environment: POSTERSCOPE_SHARED (default ../shared); POSTERSCOPE_CACHE (default a
@@ -31,8 +32,10 @@ const mirrors = [join(shared, 'models')];
 const posters = join(shared, 'data', 'posters');
 const rows: string[][] = [['measure', 'value', 'target']];
 
-// 1. Training with cached embeddings, same settings as the default model.
 const { manifest } = await readBundle(DEFAULT_MODEL_PATH);
+// `npm run bench:model -- --text`: only section 4 (what text adds to predict).
+if (!process.argv.includes('--text')) {
+// 1. Training with cached embeddings, same settings as the default model.
 const training = manifest.training!;
 const options = {
   data: join(posters, 'labels.csv'),
@@ -99,6 +102,7 @@ rows.push(['predict backbone passes/s', (predictPasses / seconds).toFixed(0), ''
 rows.push(['predict core-ms per poster / per pass', `${((used.user + used.system) / 1000 / files.length).toFixed(1)} / ${((used.user + used.system) / 1000 / predictPasses).toFixed(2)}`, '']);
 rows.push(['ratio to model-only', (predictPasses / seconds / modelOnly).toFixed(2), '>= 0.85']);
 rows.push(['load average during predict', loadDuring, '']);
+}
 
 // 4. What text adds: the unlabeled posters with their metadata title and plot, embeddings cached (warmed first).
 if (manifest.inputs.accepts.length > 1) {
@@ -124,6 +128,7 @@ if (manifest.inputs.accepts.length > 1) {
   rows.push([`predict ${withPoster.length} posters, embeddings cached: poster only / + title + plot (ms per poster, best of 3)`, `${a.toFixed(2)} / ${b.toFixed(2)}`, '']);
   rows.push(['predict: what title + plot add (ms per poster)', (b - a).toFixed(2), '<= 5']);
   rows.push(['predict title + plot, no poster (ms per input)', textOnly.toFixed(2), '']);
+  rows.push(['load average', load(), '']);
 }
 rows.push(['peak RSS (MB)', (process.resourceUsage().maxRSS / 1024).toFixed(0), '']);
 
