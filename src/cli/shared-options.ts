@@ -164,10 +164,12 @@ export function datasetOptionsOf(context: CommandContext) {
 }
 
 /** `--data FILE --images DIR...` as PosterListOptions, or undefined without --data. */
-export function posterListOf(context: CommandContext) {
+export function posterListOf(context: CommandContext, options: { imagesOptional?: boolean } = {}) {
   const data = stringOption(context, 'data');
   if (!data) return undefined;
   const images = listOption(context, 'images');
+  // predict can read a table's titles and plots alone; every other command needs the posters.
+  if (images.length === 0 && !options.imagesOptional) throw usageError('--data needs --images DIR (the folder holding the posters)');
   const { genresColumn: _genres, ...columns } = datasetOptionsOf(context);
   return { data, images, ...columns };
 }

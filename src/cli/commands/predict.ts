@@ -107,7 +107,7 @@ const command: CommandDefinition = {
     'posterscope predict --data movies.csv --metadata metadata.csv --images posters/',
   ],
   async run(context: CommandContext) {
-    const list = posterListOf(context);
+    const list = posterListOf(context, { imagesOptional: true });
     const title = stringOption(context, 'title');
     const plot = stringOption(context, 'plot');
     const given = { ...(title !== undefined ? { title } : {}), ...(plot !== undefined ? { plot } : {}) };
@@ -125,6 +125,8 @@ const command: CommandDefinition = {
     if (withText && files.length + missing.length > 1) throw usageError('--title and --plot describe one movie: give them with one poster (use --data with title / plot columns for many)');
     const inputs: PredictInput[] = withText ? (files.length === 1 ? [{ image: files[0]!, ...given }] : missing.length > 0 ? [] : [given]) : [...files];
     const problems: string[] = [];
+    /** Inputs from --data rows without a poster, predicted from their text: named by their id. */
+    const textRows = new Map<number, { id: string; reason: string }>();
     const progress = progressOf(context);
     const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context) });
     if (list) {
@@ -134,9 +136,12 @@ const command: CommandDefinition = {
       const readsText = model.accepts.includes('title') || model.accepts.includes('plot');
       for (const row of rows) {
         const rowText = { ...(row.title ? { title: row.title } : {}), ...(row.plot ? { plot: row.plot } : {}) };
+        const reason = `no image in ${list.images.join(', ') || '(no --images given)'} (${list.data} line ${row.line})`;
         if (row.image !== null) inputs.push({ image: row.image, ...rowText });
-        else if (readsText && (row.title || row.plot)) inputs.push(rowText);
-        else missing.push({ input: row.id, reason: `no image in ${list.images.join(', ') || '(no --images given)'} (${list.data} line ${row.line})` });
+        else if (readsText && (row.title || row.plot)) {
+          textRows.set(inputs.length, { id: row.id, reason });
+          inputs.push(rowText);
+        } else missing.push({ input: row.id, reason });
       }
       problems.push(...report.malformed.map((m) => `${list.data} line ${m.line}: ${m.reason}`));
     }
@@ -155,6 +160,13 @@ const command: CommandDefinition = {
       });
     } finally {
       await model.release();
+    }
+    for (const [index, row] of textRows) {
+      const p = predictions[index]!;
+      // The text said nothing the model knows: the row is what it was before text, a poster not found.
+      predictions[index] = p.error
+        ? { input: row.id, inputs: [], genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(row.id)}: ${row.reason}, and its text has no word the model knows` } }
+        : { ...p, input: row.id };
     }
     for (const m of missing) {
       predictions.push({ input: m.input, inputs: [], genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(m.input)}: ${m.reason}` } });
