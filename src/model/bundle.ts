@@ -26,11 +26,18 @@ import type { CleanRecord } from '../clean/clean.js';
 import { PosterscopeError } from '../errors.js';
 import type { ThresholdPolicy } from '../eval/decide.js';
 import type { EvaluationReport } from '../eval/report.js';
+import type { StoredTextEncoder, TextEncoderRow } from '../text/encoders.js';
+import type { TfidfSettings } from '../text/tfidf.js';
+import { MODEL_INPUTS, type ModelInput } from './inputs.js';
 import type { DenseLayer, HeadSpec, HeadWeights, Standardizer } from './head.js';
 
 export const BUNDLE_FORMAT = 'posterscope-bundle';
-/** 2: a list of heads, each for one input with its own standardisation; split.json's checksum. */
-export const BUNDLE_VERSION = 2;
+/**
+ * 2: a list of heads, each for one input with its own standardisation; split.json's checksum.
+ * 3: heads for text inputs (title, plot) with their fitted text encoder, a fusion of the
+ *    heads' logits, the inputs the model accepts and was tuned on; no backbone for a text-only model.
+ */
+export const BUNDLE_VERSION = 3;
 
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -48,6 +55,35 @@ const headSpec: z.ZodType<HeadSpec> = z.discriminatedUnion('type', [
 ]);
 const layerRef = z.object({ inputs: positive, outputs: positive, weight: tensorRef, bias: tensorRef });
 const standardizeRef = z.object({ mean: tensorRef, scale: tensorRef });
+const modelInput = z.enum(MODEL_INPUTS);
+const ngramRange = z.tuple([positive, positive]);
+const tfidfSettings: z.ZodType<TfidfSettings> = z.object({
+  wordNgrams: ngramRange,
+  charNgrams: ngramRange.nullable(),
+  maxFeatures: positive,
+  charShare: unit,
+  minDf: positive,
+  sublinearTf: z.boolean(),
+});
+const textEncoderRow: z.ZodType<TextEncoderRow> = z.object({ id: z.string(), kind: z.literal('tfidf'), description: z.string(), settings: tfidfSettings });
+/** A fitted text encoder: its row, its vocabulary here, its idf in weights.bin. */
+const textEncoderRef = z.object({ row: textEncoderRow, terms: z.array(z.string()), idf: tensorRef });
+/** How the heads' logits become one score: summed around the genre prior, each head weighted (per-branch calibration). */
+const fusionRecord = z.object({
+  type: z.literal('sum'),
+  /** Logit of the training prior per genre: the point every head's logits are centred on. */
+  center: z.array(z.number()),
+  /** Per-head weight, tuned on validation over every subset of inputs. */
+  weights: z.partialRecord(modelInput, z.number()),
+});
+export type FusionRecord = z.infer<typeof fusionRecord>;
+const inputsRecord = z.object({
+  /** Inputs the model reads: a prediction may give any non-empty subset of them. */
+  accepts: z.array(modelInput).min(1),
+  /** The subsets of inputs the threshold policy and fusion weights were tuned on (validation split). */
+  tunedOn: z.array(z.array(modelInput).min(1)),
+});
+export type InputsRecord = z.infer<typeof inputsRecord>;
 
 /** How the threshold policy was tuned (recorded by `train`). */
 const tuningRecord = z.looseObject({
@@ -139,6 +175,33 @@ const common = {
   weights: z.object({ file: z.literal('weights.bin'), sha256: sha256Hex, bytes: count }),
 };
 
+const headRef = z.object({ input: modelInput, encoder: textEncoderRef.optional(), standardize: standardizeRef, spec: headSpec, layers: z.array(layerRef).min(1) });
+
+const manifestV3 = z
+  .object({
+    ...common,
+    formatVersion: z.literal(3),
+    /** Absent for a model without an image head (text only). */
+    backbone: common.backbone.optional(),
+    views: common.views.optional(),
+    /** One head per input the model reads (image, title, plot), each at most once. */
+    heads: z.array(headRef).min(1),
+    fusion: fusionRecord.optional(),
+    inputs: inputsRecord,
+    split: z.object({ file: z.literal('split.json'), sha256: sha256Hex }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const inputs = m.heads.map((h) => h.input);
+    if (new Set(inputs).size !== inputs.length) ctx.addIssue({ code: 'custom', path: ['heads'], message: `expected one head per input, got ${inputs.join(', ')}` });
+    if (m.heads.length > 1 && !m.fusion) ctx.addIssue({ code: 'custom', path: ['fusion'], message: 'expected a fusion for several heads' });
+    if (inputs.includes('image') && (!m.backbone || !m.views)) ctx.addIssue({ code: 'custom', path: ['backbone'], message: 'expected a backbone and views for the image head' });
+    m.heads.forEach((h, i) => {
+      if ((h.input === 'image') !== (h.encoder === undefined)) ctx.addIssue({ code: 'custom', path: ['heads', i, 'encoder'], message: h.input === 'image' ? 'the image head has no text encoder' : 'expected the text encoder of a text head' });
+    });
+    if (m.fusion && m.fusion.center.length !== m.genres.length) ctx.addIssue({ code: 'custom', path: ['fusion', 'center'], message: `expected ${m.genres.length} values (one per genre)` });
+  });
+export type BundleManifest = z.infer<typeof manifestV3>;
+
 const manifestV2 = z.object({
   ...common,
   formatVersion: z.literal(2),
@@ -147,7 +210,6 @@ const manifestV2 = z.object({
   /** split.json, tied to this manifest by its checksum. */
   split: z.object({ file: z.literal('split.json'), sha256: sha256Hex }).optional(),
 });
-export type BundleManifest = z.infer<typeof manifestV2>;
 
 const manifestV1 = z.object({
   ...common,
@@ -167,21 +229,28 @@ const splitSchema = z.object({
 });
 export type SplitRecord = z.infer<typeof splitSchema>;
 
-/** A head for one input, with the standardisation of its features, as arrays. */
-export interface ImageHead extends HeadWeights {
-  readonly input: 'image';
+/** A head for one input, with the standardisation of its features (and, for text, the fitted encoder), as arrays. */
+export interface InputHead extends HeadWeights {
+  readonly input: ModelInput;
   readonly standardizer: Standardizer;
+  /** Title and plot heads: the text encoder that makes their features. */
+  readonly encoder?: StoredTextEncoder;
 }
+/** The head of a format 2 bundle (kept for callers written against it). */
+export type ImageHead = InputHead;
 
 /** What `writeBundle` needs: the manifest's content with tensors as arrays (format, offsets and checksums are the writer's job). */
 export interface BundleContents {
   createdAt: string;
   posterscopeVersion: string;
-  backbone: BundleManifest['backbone'];
-  views: string[];
+  backbone?: BundleManifest['backbone'];
+  views?: string[];
   clean?: CleanRecord;
   genres: string[];
-  heads: ImageHead[];
+  heads: InputHead[];
+  fusion?: FusionRecord;
+  /** Default: every head's input accepted, tuned on all of them together. */
+  inputs?: InputsRecord;
   thresholds: BundleManifest['thresholds'];
   metrics?: BundleMetrics;
   history?: EpochRecord[];
@@ -193,7 +262,7 @@ export interface Bundle {
   readonly path: string;
   readonly manifest: BundleManifest;
   /** The heads with their tensors, shapes checked against each other and the genres. */
-  readonly heads: readonly ImageHead[];
+  readonly heads: readonly InputHead[];
 }
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
@@ -231,8 +300,15 @@ async function readJson(dir: string, file: string): Promise<{ text: string; valu
   }
 }
 
-/** A format 1 manifest in today's shape: its one head becomes the image head. */
-function upgradeV1(v1: z.infer<typeof manifestV1>): BundleManifest {
+type ManifestV2 = z.infer<typeof manifestV2>;
+
+/** A format 2 manifest in today's shape: an image-only model, tuned on the image. */
+function upgradeV2(v2: ManifestV2): BundleManifest {
+  return { ...v2, formatVersion: 3, inputs: { accepts: ['image'], tunedOn: [['image']] } };
+}
+
+/** A format 1 manifest in format 2's shape: its one head becomes the image head. */
+function upgradeV1(v1: z.infer<typeof manifestV1>): ManifestV2 {
   const { format, createdAt, posterscopeVersion, backbone, views, clean, genres, standardize, head, thresholds, metrics, history, training, weights } = v1;
   return {
     format,
@@ -260,9 +336,14 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
   if (typeof version === 'number' && version > BUNDLE_VERSION) {
     throw invalid(dir, `format version ${version} is newer than this posterscope reads (${BUNDLE_VERSION}); upgrade posterscope`);
   }
-  const manifest = version === 1 ? upgradeV1(parseWith(manifestV1, value, dir, 'manifest.json')) : parseWith(manifestV2, value, dir, 'manifest.json');
+  const manifest =
+    version === 1
+      ? upgradeV2(upgradeV1(parseWith(manifestV1, value, dir, 'manifest.json')))
+      : version === 2
+        ? upgradeV2(parseWith(manifestV2, value, dir, 'manifest.json'))
+        : parseWith(manifestV3, value, dir, 'manifest.json');
   try {
-    checkBackboneSpec(manifest.backbone.spec, 'backbone.spec');
+    if (manifest.backbone) checkBackboneSpec(manifest.backbone.spec, 'backbone.spec');
   } catch (error) {
     throw invalid(dir, `manifest.json field ${(error as Error).message}`);
   }
@@ -270,7 +351,7 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
 }
 
 /** Tensors laid out in weights.bin in a fixed order: per head the standardisation, then each layer's weight and bias. */
-function packTensors(heads: readonly ImageHead[]) {
+function packTensors(heads: readonly InputHead[]) {
   const chunks: Float32Array[] = [];
   let length = 0;
   const add = (values: Float32Array): TensorRef => {
@@ -280,6 +361,7 @@ function packTensors(heads: readonly ImageHead[]) {
   };
   const refs = heads.map((head) => ({
     input: head.input,
+    ...(head.encoder ? { encoder: { row: head.encoder.row, terms: head.encoder.model.terms, idf: add(head.encoder.model.idf) } } : {}),
     standardize: { mean: add(head.standardizer.mean), scale: add(head.standardizer.scale) },
     spec: head.spec,
     layers: head.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: add(l.weight), bias: add(l.bias) })),
@@ -300,11 +382,13 @@ export function manifestText(m: BundleManifest): string {
     formatVersion: m.formatVersion,
     createdAt: m.createdAt,
     posterscopeVersion: m.posterscopeVersion,
-    backbone: m.backbone,
-    views: m.views,
+    ...(m.backbone ? { backbone: m.backbone } : {}),
+    ...(m.views ? { views: m.views } : {}),
     ...(m.clean ? { clean: m.clean } : {}),
     genres: m.genres,
     heads: m.heads,
+    ...(m.fusion ? { fusion: m.fusion } : {}),
+    inputs: m.inputs,
     thresholds: m.thresholds,
     ...(m.metrics ? { metrics: m.metrics } : {}),
     ...(m.history ? { history: m.history } : {}),
@@ -337,12 +421,14 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
   for (const head of contents.heads) checkImageHead(head, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'heads' }));
   const { refs, bytes } = packTensors(contents.heads);
   const splitText = split ? `${JSON.stringify(split)}\n` : undefined;
-  const { heads: _heads, ...rest } = contents;
+  const { heads: _heads, inputs, ...rest } = contents;
+  const accepts = contents.heads.map((h) => h.input);
   const manifest: BundleManifest = {
     ...rest,
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_VERSION,
     heads: refs as BundleManifest['heads'],
+    inputs: inputs ?? { accepts, tunedOn: [accepts] },
     ...(splitText ? { split: { file: 'split.json' as const, sha256: sha256(splitText) } } : {}),
     weights: { file: 'weights.bin', sha256: sha256(bytes), bytes: bytes.length },
   };
@@ -355,7 +441,7 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
 }
 
 /** Shapes must agree, so a hand-edited manifest fails on load and not mid-prediction. */
-function checkImageHead(head: ImageHead, genres: number, refuse: (reason: string) => PosterscopeError): void {
+function checkImageHead(head: InputHead, genres: number, refuse: (reason: string) => PosterscopeError): void {
   const fail = (what: string) => refuse(`the ${head.input} head ${what}`);
   const layers = head.layers;
   const expected = head.spec.type === 'mlp' ? 2 : 1;
@@ -366,6 +452,8 @@ function checkImageHead(head: ImageHead, genres: number, refuse: (reason: string
   });
   if (layers[layers.length - 1]!.outputs !== genres) throw fail(`gives ${layers[layers.length - 1]!.outputs} outputs for ${genres} genres (head outputs do not match the genre list)`);
   const inputs = layers[0]!.inputs;
+  if (head.encoder && head.encoder.model.terms.length !== inputs) throw fail(`text encoder gives ${head.encoder.model.terms.length} features, the head takes ${inputs}`);
+  if (head.encoder && head.encoder.model.idf.length !== inputs) throw fail(`text encoder has ${head.encoder.model.idf.length} idf values for ${inputs} terms`);
   if (head.standardizer.mean.length !== inputs || head.standardizer.scale.length !== inputs) throw fail(`standardisation does not match the head input (${inputs})`);
 }
 
@@ -397,7 +485,7 @@ export async function readBundle(path: string): Promise<Bundle> {
     if (ref.offset + ref.length > values.length) throw invalid(given, `manifest.json field ${field} lies outside weights.bin`);
     return values.subarray(ref.offset, ref.offset + ref.length);
   };
-  const heads = manifest.heads.map((h, i): ImageHead => {
+  const heads = manifest.heads.map((h, i): InputHead => {
     const at = `heads[${i}]`;
     const layers: DenseLayer[] = h.layers.map((l, k) => ({
       inputs: l.inputs,
@@ -406,7 +494,8 @@ export async function readBundle(path: string): Promise<Bundle> {
       bias: tensor(l.bias, `${at}.layers[${k}].bias`),
     }));
     const standardizer = { mean: tensor(h.standardize.mean, `${at}.standardize.mean`), scale: tensor(h.standardize.scale, `${at}.standardize.scale`) };
-    return { input: h.input, spec: h.spec, layers, standardizer };
+    const encoder = h.encoder ? { encoder: { row: h.encoder.row, model: { settings: h.encoder.row.settings, terms: h.encoder.terms, idf: tensor(h.encoder.idf, `${at}.encoder.idf`) } } } : {};
+    return { input: h.input, spec: h.spec, layers, standardizer, ...encoder };
   });
   for (const head of heads) checkImageHead(head, manifest.genres.length, (reason) => invalid(given, reason));
   return { path: given, manifest, heads };
@@ -439,7 +528,7 @@ export async function readSplit(bundle: Pick<Bundle, 'path' | 'manifest'>): Prom
  * Older bundles load without it: this is for keeping them current.
  *
  * @example
- *   (await upgradeBundle('models/default')).formatVersion // -> 2
+ *   (await upgradeBundle('models/default')).formatVersion // -> 3
  */
 export async function upgradeBundle(dir: string): Promise<BundleManifest> {
   const { path, manifest: read } = await readBundle(dir);

@@ -282,7 +282,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       if (!request.isMultipart()) throw fail('INVALID_ARGUMENT', 'expected multipart/form-data with image files');
       const files = await uploads(request, false);
       if (files.length === 0) throw fail('INVALID_ARGUMENT', 'no files in the request');
-      const results: Prediction[] = files.map((f) => ({ input: f.source, genres: [], scores: [] }));
+      const results: Prediction[] = files.map((f) => ({ input: f.source, inputs: [], genres: [], scores: [] }));
       const readable = files.flatMap((file, i) => {
         if (file.bytes.length > 0 && looksLikePoster(file.bytes)) return [i];
         results[i]!.error =
@@ -307,7 +307,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       genres: model.genres,
       views: manifest.views,
       thresholds: manifest.thresholds,
-      backbone: { id: manifest.backbone.id, sha256: manifest.backbone.sha256 },
+      backbone: manifest.backbone ? { id: manifest.backbone.id, sha256: manifest.backbone.sha256 } : null,
       metrics: manifest.metrics ?? {},
     };
   });

@@ -138,7 +138,7 @@ const command: CommandDefinition = {
       await model.release();
     }
     for (const m of missing) {
-      predictions.push({ input: m.input, genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(m.input)}: ${m.reason}` } });
+      predictions.push({ input: m.input, inputs: [], genres: [], scores: [], error: { code: 'IMAGE_NOT_FOUND', message: `${excerpt(m.input)}: ${m.reason}` } });
     }
     const text = render(predictions, format, context.values.verbose === true, model.genres);
     await writeResults(context, output, text);

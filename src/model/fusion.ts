@@ -1,0 +1,44 @@
+/**
+ * Fusing the heads of a model: each head (image, title, plot) gives logits
+ * for the inputs a prediction has; `sum` fusion centres every head's logits
+ * on the genre prior and adds them, each weighted:
+ *
+ *   logit = center + sum over present inputs b of w_b * (logit_b - center)
+ *
+ * With one input present and its weight 1 that is the head's own logit; an
+ * absent input adds nothing, so any subset of inputs gives a calibrated score
+ * (the weights are tuned on validation over every subset; train/fusion.ts).
+ */
+import type { FusionRecord } from './bundle.js';
+import { sigmoid } from './head.js';
+import type { ModelInput } from './inputs.js';
+
+export type BranchLogits = Partial<Record<ModelInput, Float32Array>>;
+
+/**
+ * Probabilities [rows x genres] from the logits of the heads in `use` (default: every head given).
+ *
+ * @example
+ *   fuseScores({ type: 'sum', center: [0], weights: { image: 1, title: 0.5 } }, { image: Float32Array.of(2), title: Float32Array.of(-2) }, 1)
+ *   // -> Float32Array [0.731]   (sigmoid(0 + 2 - 1))
+ */
+export function fuseScores(fusion: FusionRecord | undefined, logits: BranchLogits, rows: number, use?: readonly ModelInput[]): Float32Array {
+  const inputs = (use ?? (Object.keys(logits) as ModelInput[])).filter((input) => logits[input] !== undefined);
+  const first = logits[inputs[0]!];
+  const genres = fusion ? fusion.center.length : first!.length / rows;
+  const out = new Float32Array(rows * genres);
+  if (!fusion) {
+    // One head, nothing to fuse.
+    for (let i = 0; i < out.length; i++) out[i] = sigmoid(first![i]!);
+    return out;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < genres; g++) {
+      const center = fusion.center[g]!;
+      let z = center;
+      for (const input of inputs) z += (fusion.weights[input] ?? 1) * (logits[input]![r * genres + g]! - center);
+      out[r * genres + g] = sigmoid(z);
+    }
+  }
+  return out;
+}
