@@ -75,6 +75,11 @@ const fusionRecord = z.object({
   center: z.array(z.number()),
   /** Per-head weight, tuned on validation over every subset of inputs. */
   weights: z.partialRecord(modelInput, z.number()),
+  /**
+   * Weights for one subset of inputs (tuned on validation rows that have it): summed evidence
+   * from partly redundant heads is over-confident, so each subset gets its own calibration.
+   */
+  subsets: z.array(z.object({ inputs: z.array(modelInput).min(1), weights: z.partialRecord(modelInput, z.number()) })).optional(),
 });
 export type FusionRecord = z.infer<typeof fusionRecord>;
 const inputsRecord = z.object({

@@ -6,8 +6,9 @@
  *   logit = center + sum over present inputs b of w_b * (logit_b - center)
  *
  * With one input present and its weight 1 that is the head's own logit; an
- * absent input adds nothing, so any subset of inputs gives a calibrated score
- * (the weights are tuned on validation over every subset; train/fusion.ts).
+ * absent input adds nothing. Each subset of inputs may have weights of its
+ * own (`fusion.subsets`), so any subset gives a calibrated score (tuned on
+ * validation; train/fusion.ts).
  */
 import type { FusionRecord } from './bundle.js';
 import { sigmoid } from './head.js';
@@ -32,11 +33,13 @@ export function fuseScores(fusion: FusionRecord | undefined, logits: BranchLogit
     for (let i = 0; i < out.length; i++) out[i] = sigmoid(first![i]!);
     return out;
   }
+  const key = inputs.slice().sort().join(',');
+  const weights = fusion.subsets?.find((s) => s.inputs.slice().sort().join(',') === key)?.weights ?? fusion.weights;
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < genres; g++) {
       const center = fusion.center[g]!;
       let z = center;
-      for (const input of inputs) z += (fusion.weights[input] ?? 1) * (logits[input]![r * genres + g]! - center);
+      for (const input of inputs) z += (weights[input] ?? 1) * (logits[input]![r * genres + g]! - center);
       out[r * genres + g] = sigmoid(z);
     }
   }

@@ -21,6 +21,8 @@ export const TRAIN_DEFAULTS = Object.freeze({
   mlp: Object.freeze({ hidden: 256, dropout: 0.3 }),
   loss: 'bce',
   learningRate: 1e-3,
+  /** The title and plot heads' rate: their TF-IDF rows are sparse and small-valued. */
+  textLearningRate: 1e-2,
   /** Decoupled weight decay; 0.1 and 0.01 tie on ../shared posters, the stronger one is the safer default. */
   weightDecay: 0.1,
   batchSize: 256,

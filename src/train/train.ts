@@ -22,8 +22,13 @@ import { labelPrior } from '../eval/metrics.js';
 import { type EvaluationReport, evaluateScores } from '../eval/report.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
-import { type BundleManifest, type EpochRecord, type SplitRecord, writeBundle } from '../model/bundle.js';
-import { type HeadSpec, headScores, standardize } from '../model/head.js';
+import { createHash } from 'node:crypto';
+import { type BundleManifest, type EpochRecord, type FusionRecord, type InputHead, type SplitRecord, writeBundle } from '../model/bundle.js';
+import { type BranchLogits, fuseScores } from '../model/fusion.js';
+import { type HeadSpec, type HeadWeights, type Standardizer, headLogits, standardize } from '../model/head.js';
+import { MODEL_INPUTS, type ModelInput } from '../model/inputs.js';
+import { DEFAULT_TEXT_ENCODER, fitTextEncoder } from '../text/encoders.js';
+import { inputSubsets, poolSubsets, tuneFusionWeights } from './fusion.js';
 import { meanEmbedding } from '../model/model.js';
 import { defaultCacheDir } from '../models/resolve.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -69,10 +74,23 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   decode?: DecodeOptions;
   /** Human-readable progress lines (the data set report, epochs, results). */
   log?: (line: string) => void;
+  /**
+   * Inputs the model reads, one head each. Default: the poster image when
+   * `images` are given, plus the title and the plot when the data has them.
+   */
+  inputs?: readonly ModelInput[];
+  /** Text encoder row for the title and plot heads (see TEXT_ENCODERS). Default 'tfidf'. */
+  textEncoder?: string;
+  /** How the heads' logits are combined: 'sum' (centred on the genre prior, one weight per head). */
+  fusion?: 'sum';
+  /** AdamW learning rate of the text heads (sparse TF-IDF features learn faster at a higher rate). */
+  textLearningRate?: number;
 }
 
 export interface TrainResult {
   manifest: BundleManifest;
+  /** Validation loss of each head's best epoch. */
+  heads: Array<{ input: ModelInput; bestEpoch: number; samples: number }>;
   dataset: Dataset['report'];
   test: EvaluationReport;
   bestEpoch: number;
@@ -96,10 +114,27 @@ function gather(rows: number[], embedded: Map<number, { mean: Float32Array; extr
   return { x, y, rows: count };
 }
 
+const TEXT_INPUTS = ['title', 'plot'] as const;
+
+/** A row's text as the hash the split groups duplicates by, for rows without a poster. */
+const textHash = (title = '', plot = '') => createHash('sha256').update(`${title}\n${plot}`).digest('hex');
+
+/** The identity standardisation: TF-IDF rows are already scaled, and centring would make them dense. */
+function identity(dim: number): Standardizer {
+  return { mean: new Float32Array(dim), scale: new Float32Array(dim).fill(1) };
+}
+
+function logitToPrior(prior: Float32Array): Float32Array {
+  return prior.map((p) => {
+    const q = Math.min(Math.max(p, 1e-4), 1 - 1e-4);
+    return Math.log(q / (1 - q));
+  });
+}
+
 /**
  * @example
- *   const result = await train({ data: 'labels.csv', images: ['posters/'], output: 'my-model' });
- *   result.test.microF1 // -> 0.53, beside result.test.baselines.prior.microF1 // -> 0.40
+ *   const result = await train({ data: 'labels.csv', metadata: 'metadata.csv', images: ['posters/'], output: 'my-model' });
+ *   result.test.microF1 // -> 0.60 with poster, title and plot, beside result.test.baselines.prior.microF1 // -> 0.40
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
@@ -108,91 +143,105 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const dataset = await readDataset(options);
   log(formatDatasetReport(dataset.report));
   const genres = dataset.genres;
-  const usable = dataset.rows.map((row, i) => [row, i] as const).filter(([row]) => row.image !== null && row.genres.length > 0);
-  if (usable.length < 30) throw new PosterscopeError('DATA_INVALID', `${options.data}: only ${usable.length} labelled rows with images; need at least 30 to train`);
+  const text = dataset.report.text;
+  const inputs: ModelInput[] = options.inputs
+    ? MODEL_INPUTS.filter((i) => options.inputs!.includes(i))
+    : MODEL_INPUTS.filter((i) => (i === 'image' ? options.images.length > 0 : i === 'title' ? (text?.withTitle ?? 0) > 0 : (text?.withPlot ?? 0) > 0));
+  if (inputs.length === 0) throw new PosterscopeError('DATA_INVALID', `${options.data}: nothing to train on: no --images and no title or plot text`);
+  const withImage = inputs.includes('image');
+  const hasText = (row: (typeof dataset.rows)[number]) => (inputs.includes('title') && !!row.title) || (inputs.includes('plot') && !!row.plot);
+  const usable = dataset.rows
+    .map((row, i) => [row, i] as const)
+    .filter(([row]) => row.genres.length > 0 && (withImage ? row.image !== null : hasText(row)));
+  const what = withImage ? 'labelled rows with images' : 'labelled rows with a title or plot';
+  if (usable.length < 30) throw new PosterscopeError('DATA_INVALID', `${options.data}: only ${usable.length} ${what}; need at least 30 to train`);
+  log(`inputs: ${inputs.join(', ')}`);
 
-  const spec = typeof options.backbone === 'object' ? options.backbone : await loadBackboneSpec(options.backbone ?? DEFAULT_BACKBONE);
-  const backbone = await loadBackbone(spec, options);
-  const views = parseViews(options.views ?? TRAIN_DEFAULTS.views);
-  const viewNames = views.map(viewName);
-  const trainViewNames = options.trainViews ?? TRAIN_DEFAULTS.trainViews;
-  const trainViews = (trainViewNames.length > 0 ? parseViews(trainViewNames) : []).filter((v) => !views.some((p) => viewName(p) === viewName(v)));
-  const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
-  const cleaner = options.clean
-    ? await loadCleaner(options.clean === true ? {} : options.clean, { ...detectorOptions(options, options.detectorPath), boxCacheDir: join(cacheDir, 'boxes') })
-    : undefined;
-  if (cleaner) log(`cleaning text from posters before embedding (${cleaner.id})`);
-  const cache = await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
-
-  // Embed: every view needed, cached.
-  const embedStarted = performance.now();
   const embedded = new Map<number, { mean: Float32Array; extra: Float32Array[]; hash: string }>();
   const unreadable: string[] = [];
-  const allViews = [...views, ...trainViews];
-  try {
-    await embedPosters(
-      usable.map(([row]) => row.image!),
-      {
-        backbone,
-        views: allViews,
-        cache,
-        keepVectors: true,
-        progress,
-        ...(cleaner ? { clean: cleaner } : {}),
-        ...(options.decode ? { decode: options.decode } : {}),
-        onPoster: (result) => {
-          if (result.error) {
-            unreadable.push(result.error.message);
-            return;
-          }
-          const mean = meanEmbedding(result.vectors!, viewNames, backbone.dim);
-          const extra = [
-            ...(views.length > 1 && (options.viewSamples ?? TRAIN_DEFAULTS.viewSamples) ? viewNames.map((v) => result.vectors!.get(v)!) : []),
-            ...trainViews.map((v) => result.vectors!.get(viewName(v))!),
-          ];
-          embedded.set(usable[result.index]![1], { mean, extra, hash: result.contentHash! });
+  let spec: BackboneSpec | undefined;
+  let backboneRecord: BundleManifest['backbone'];
+  let viewNames: string[] | undefined;
+  let trainViewNames: string[] = [];
+  let cleanRecord: BundleManifest['clean'];
+  const embedStarted = performance.now();
+  if (withImage) {
+    spec = typeof options.backbone === 'object' ? options.backbone : await loadBackboneSpec(options.backbone ?? DEFAULT_BACKBONE);
+    const backbone = await loadBackbone(spec, options);
+    const views = parseViews(options.views ?? TRAIN_DEFAULTS.views);
+    viewNames = views.map(viewName);
+    const names = viewNames;
+    const trainViewSpecs = options.trainViews ?? TRAIN_DEFAULTS.trainViews;
+    const trainViews = (trainViewSpecs.length > 0 ? parseViews(trainViewSpecs) : []).filter((v) => !views.some((p) => viewName(p) === viewName(v)));
+    trainViewNames = trainViews.map(viewName);
+    const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
+    const cleaner = options.clean
+      ? await loadCleaner(options.clean === true ? {} : options.clean, { ...detectorOptions(options, options.detectorPath), boxCacheDir: join(cacheDir, 'boxes') })
+      : undefined;
+    if (cleaner) log(`cleaning text from posters before embedding (${cleaner.id})`);
+    const cache = await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
+    backboneRecord = { id: spec.id, sha256: backbone.sha256, spec };
+    if (cleaner) cleanRecord = { id: cleaner.id, sha256: cleaner.detector.sha256, settings: cleaner.settings };
+    try {
+      await embedPosters(
+        usable.map(([row]) => row.image!),
+        {
+          backbone,
+          views: [...views, ...trainViews],
+          cache,
+          keepVectors: true,
+          progress,
+          ...(cleaner ? { clean: cleaner } : {}),
+          ...(options.decode ? { decode: options.decode } : {}),
+          onPoster: (result) => {
+            if (result.error) {
+              unreadable.push(result.error.message);
+              return;
+            }
+            const mean = meanEmbedding(result.vectors!, names, backbone.dim);
+            const extra = [
+              ...(views.length > 1 && (options.viewSamples ?? TRAIN_DEFAULTS.viewSamples) ? names.map((v) => result.vectors!.get(v)!) : []),
+              ...trainViews.map((v) => result.vectors!.get(viewName(v))!),
+            ];
+            embedded.set(usable[result.index]![1], { mean, extra, hash: result.contentHash! });
+          },
         },
-      },
-    );
-  } finally {
-    cache.close();
-    await backbone.release();
-    await cleaner?.release();
+      );
+    } finally {
+      cache.close();
+      await backbone.release();
+      await cleaner?.release();
+    }
+    if (unreadable.length > 0) log(`unreadable images: ${unreadable.length} (skipped), e.g. ${unreadable.slice(0, 3).join('; ')}`);
   }
   const embedSeconds = (performance.now() - embedStarted) / 1000;
-  if (unreadable.length > 0) {
-    log(`unreadable images: ${unreadable.length} (skipped), e.g. ${unreadable.slice(0, 3).join('; ')}`);
-  }
 
-  // Split over the rows that have embeddings, keeping duplicates together.
-  const rows = usable.map(([, i]) => i).filter((i) => embedded.has(i));
+  // Split over the rows that have embeddings (or text, for a text-only model), keeping duplicates together.
+  const rows = usable.map(([, i]) => i).filter((i) => !withImage || embedded.has(i));
+  const hashOf = (r: number) => (withImage ? embedded.get(r)!.hash : textHash(dataset.rows[r]!.title, dataset.rows[r]!.plot));
   const allLabels = dataset.labels();
-  const labels = new Uint8Array(rows.length * genres.length);
-  rows.forEach((r, k) => labels.set(allLabels.subarray(r * genres.length, (r + 1) * genres.length), k * genres.length));
+  const G = genres.length;
+  const labels = new Uint8Array(rows.length * G);
+  rows.forEach((r, k) => labels.set(allLabels.subarray(r * G, (r + 1) * G), k * G));
   const fractions: [number, number, number] = [...(options.fractions ?? TRAIN_DEFAULTS.fractions)];
   const seed = options.seed ?? TRAIN_DEFAULTS.seed;
-  const split = stratifiedSplit(labels, rows.length, genres.length, {
-    ids: rows.map((r) => dataset.rows[r]!.id),
-    hashes: rows.map((r) => embedded.get(r)!.hash),
-  }, { fractions, seed });
+  const split = stratifiedSplit(labels, rows.length, G, { ids: rows.map((r) => dataset.rows[r]!.id), hashes: rows.map(hashOf) }, { fractions, seed });
   log(
     `split (seed ${seed}): train ${split.train.length}, validation ${split.validation.length}, test ${split.test.length}; ` +
-      `${split.duplicates} duplicate posters (same id or identical image) kept in one split`,
+      `${split.duplicates} duplicate ${withImage ? 'posters (same id or identical image)' : 'rows (same id or identical text)'} kept in one split`,
   );
   const toRows = (ks: number[]) => ks.map((k) => rows[k]!);
   const trainRows = toRows(split.train);
   const validationRows = toRows(split.validation);
   const testRows = toRows(split.test);
+  const labelsOf = (rs: number[]) => {
+    const y = new Uint8Array(rs.length * G);
+    rs.forEach((r, k) => y.set(allLabels.subarray(r * G, (r + 1) * G), k * G));
+    return y;
+  };
+  const trainPosterLabels = labelsOf(trainRows);
+  const prior = labelPrior(trainPosterLabels, trainRows.length, G);
 
-  const G = genres.length;
-  const trainSet = gather(trainRows, embedded, allLabels, G, true);
-  const validationSet = gather(validationRows, embedded, allLabels, G, false);
-  const testSet = gather(testRows, embedded, allLabels, G, false);
-  const standardizer = fitStandardizer(trainSet.x, trainSet.rows);
-  for (const set of [trainSet, validationSet, testSet]) set.x = standardize(standardizer, set.x);
-
-  // Fit.
-  const fitStarted = performance.now();
   const settings = {
     head: options.head ?? TRAIN_DEFAULTS.head,
     loss: options.loss ?? TRAIN_DEFAULTS.loss,
@@ -202,35 +251,104 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     maxEpochs: options.maxEpochs ?? TRAIN_DEFAULTS.maxEpochs,
     patience: options.patience ?? TRAIN_DEFAULTS.patience,
   };
-  const trainPosterLabels = gather(trainRows, embedded, allLabels, G, false).y;
+  const textLearningRate = options.textLearningRate ?? TRAIN_DEFAULTS.textLearningRate;
   const loss = parseLoss(settings.loss, { labels: trainPosterLabels, rows: trainRows.length, genres: G });
   const validationMetrics = (scores: Float32Array, y: Uint8Array, n: number) => {
     const report = evaluateScores({ scores, labels: y, rows: n, genres, policy: tuneThresholds(scores, y, n, G, { mode: 'global' }) });
     return { microF1: report.microF1, mAP: report.mAP };
   };
-  const fit = fitHead(trainSet, validationSet, G, {
-    ...settings,
-    loss,
-    seed,
-    validationMetrics,
-    onEpoch: (e: EpochRecord) =>
-      log(
-        `epoch ${String(e.epoch).padStart(3)}  train loss ${e.trainLoss.toFixed(4)}  val loss ${e.validationLoss.toFixed(4)}  ` +
-          `val micro-F1 ${e.validationMicroF1.toFixed(3)}  val mAP ${e.validationMAP.toFixed(3)}  (${e.seconds.toFixed(1)} s)`,
-      ),
-  });
+
+  // One head per input, each fitted on the training rows that have its input.
+  const fitStarted = performance.now();
+  const heads: InputHead[] = [];
+  const headRecords: TrainResult['heads'] = [];
+  /** Per input: each row's (standardised) features, for the rows that have the input. */
+  const features = new Map<ModelInput, Map<number, Float32Array>>();
+  let history: EpochRecord[] = [];
+  let bestEpoch = 0;
+  let imageSamples = 0;
+  for (const input of inputs) {
+    let fitSet: Examples;
+    let validationSet: Examples;
+    let standardizer: Standardizer;
+    let encoder: InputHead['encoder'];
+    const byRow = new Map<number, Float32Array>();
+    if (input === 'image') {
+      const trainSet = gather(trainRows, embedded, allLabels, G, true);
+      standardizer = fitStandardizer(trainSet.x, trainSet.rows);
+      trainSet.x = standardize(standardizer, trainSet.x);
+      fitSet = trainSet;
+      imageSamples = trainSet.rows;
+      for (const r of [...trainRows, ...validationRows, ...testRows]) byRow.set(r, standardize(standardizer, embedded.get(r)!.mean));
+    } else {
+      const textOf = (r: number) => dataset.rows[r]![input] ?? '';
+      const fitted = fitTextEncoder(options.textEncoder ?? DEFAULT_TEXT_ENCODER, trainRows.map(textOf));
+      encoder = fitted.stored;
+      standardizer = identity(fitted.encoder.dim);
+      for (const r of [...trainRows, ...validationRows, ...testRows]) {
+        const t = textOf(r);
+        if (t === '') continue;
+        const [x] = fitted.encoder.encodeSync!([t]);
+        if (x!.some((v) => v !== 0)) byRow.set(r, x!);
+      }
+      fitSet = examplesOf(trainRows.filter((r) => byRow.has(r)), byRow, allLabels, G);
+      log(`${input}: ${fitted.encoder.dim} ${fitted.stored.row.id} terms; ${fitSet.rows} training rows with a ${input}`);
+    }
+    features.set(input, byRow);
+    validationSet = examplesOf(validationRows.filter((r) => byRow.has(r)), byRow, allLabels, G);
+    if (fitSet.rows === 0 || validationSet.rows === 0) throw new PosterscopeError('DATA_INVALID', `${options.data}: no ${input} in the ${fitSet.rows === 0 ? 'training' : 'validation'} rows: leave ${input} out of the inputs`);
+    const fit = fitHead(fitSet, validationSet, G, {
+      ...settings,
+      ...(input === 'image' ? {} : { head: { type: 'linear' } as HeadSpec, learningRate: textLearningRate }),
+      loss,
+      seed,
+      validationMetrics,
+      onEpoch: (e: EpochRecord) =>
+        log(
+          `${input.padEnd(5)} epoch ${String(e.epoch).padStart(3)}  train loss ${e.trainLoss.toFixed(4)}  val loss ${e.validationLoss.toFixed(4)}  ` +
+            `val micro-F1 ${e.validationMicroF1.toFixed(3)}  val mAP ${e.validationMAP.toFixed(3)}  (${e.seconds.toFixed(1)} s)`,
+        ),
+    });
+    log(`${input}: best epoch ${fit.bestEpoch} of ${fit.history.length} (restored)`);
+    if (input === inputs[0]) {
+      history = fit.history;
+      bestEpoch = fit.bestEpoch;
+    }
+    heads.push({ input, standardizer, spec: fit.head.spec, layers: fit.head.layers, ...(encoder ? { encoder } : {}) });
+    headRecords.push({ input, bestEpoch: fit.bestEpoch, samples: fitSet.rows });
+  }
   const fitSeconds = (performance.now() - fitStarted) / 1000;
-  log(`best epoch ${fit.bestEpoch} of ${fit.history.length} (restored), ${fitSeconds.toFixed(1)} s`);
 
-  // Thresholds on validation, then the test split, beside the baselines.
-  const validationScores = headScores(fit.head, validationSet.x, validationSet.rows);
+  // Each row's head logits for the inputs it has.
+  const logitsOf = (rs: number[]): BranchLogits[] =>
+    rs.map((r) => {
+      const out: BranchLogits = {};
+      for (const head of heads) {
+        const x = features.get(head.input)!.get(r);
+        if (x) out[head.input] = headLogits(head as HeadWeights, x, 1);
+      }
+      return out;
+    });
+  const validationLogits = logitsOf(validationRows);
+  const testLogits = logitsOf(testRows);
+  const subsets = inputSubsets(inputs);
+  const fusion: FusionRecord | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
+  const weightsText = (w: Record<string, number | undefined>) => Object.entries(w).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ');
+  if (fusion) {
+    log(`fusion: sum around the prior, head weights ${weightsText(fusion.weights)} (tuned on validation over ${subsets.length} subsets of inputs)`);
+    for (const s of fusion.subsets ?? []) log(`  ${s.inputs.join(' + ')}: ${weightsText(s.weights)}`);
+  }
+
+  // Thresholds on validation (every subset of inputs pooled: one policy for all), then the test split with every input a row has.
+  const pooled = fusion
+    ? poolSubsets(fusion, validationLogits, labelsOf(validationRows), G, subsets)
+    : { scores: fuseAll(undefined, validationLogits, G), labels: labelsOf(validationRows), samples: validationRows.length };
   const thresholdOptions = options.thresholds ?? { mode: TRAIN_DEFAULTS.thresholds, minPrecision: TRAIN_DEFAULTS.minPrecision };
-  const policy = tuneThresholds(validationScores, validationSet.y, validationSet.rows, G, thresholdOptions);
-  const prior = labelPrior(trainPosterLabels, trainRows.length, G);
-  const testScores = headScores(fit.head, testSet.x, testSet.rows);
-  const test = evaluateScores({ scores: testScores, labels: testSet.y, rows: testSet.rows, genres, policy, trainPrior: prior, seed });
+  const policy = tuneThresholds(pooled.scores, pooled.labels, pooled.samples, G, thresholdOptions);
+  const testScores = fuseAll(fusion, testLogits, G);
+  const test = evaluateScores({ scores: testScores, labels: labelsOf(testRows), rows: testRows.length, genres, policy, trainPrior: prior, seed });
 
-  const idsOf = (rs: number[]) => rs.map((r) => ({ id: dataset.rows[r]!.id, hash: embedded.get(r)!.hash }));
+  const idsOf = (rs: number[]) => rs.map((r) => ({ id: dataset.rows[r]!.id, hash: hashOf(r) }));
   const splitRecord: SplitRecord = {
     seed,
     fractions,
@@ -244,26 +362,32 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     {
       createdAt: new Date().toISOString(),
       posterscopeVersion: VERSION,
-      backbone: { id: spec.id, sha256: backbone.sha256, spec },
-      views: viewNames,
-      ...(cleaner ? { clean: { id: cleaner.id, sha256: cleaner.detector.sha256, settings: cleaner.settings } } : {}),
+      ...(backboneRecord ? { backbone: backboneRecord, views: viewNames! } : {}),
+      ...(cleanRecord ? { clean: cleanRecord } : {}),
       genres,
-      heads: [{ input: 'image', standardizer, spec: settings.head, layers: fit.head.layers }],
+      heads,
+      ...(fusion ? { fusion } : {}),
+      inputs: { accepts: inputs, tunedOn: fusion ? subsets : [inputs] },
       thresholds: policy,
       metrics: { test, split: { train: trainRows.length, validation: validationRows.length, test: testRows.length } },
-      history: fit.history,
+      history,
       training: {
         data: options.data,
         images: options.images,
-        trainViews: trainViews.map(viewName),
+        ...(options.metadata ? { metadata: options.metadata } : {}),
+        ...(options.titleColumn !== undefined ? { titleColumn: options.titleColumn } : {}),
+        ...(options.plotColumn !== undefined ? { plotColumn: options.plotColumn } : {}),
+        trainViews: trainViewNames,
         loss: settings.loss,
         learningRate: settings.learningRate,
+        ...(inputs.some((i) => i !== 'image') ? { textLearningRate, textEncoder: options.textEncoder ?? DEFAULT_TEXT_ENCODER } : {}),
         weightDecay: settings.weightDecay,
         batchSize: settings.batchSize,
         patience: settings.patience,
         seed,
-        bestEpoch: fit.bestEpoch,
-        samples: trainSet.rows,
+        bestEpoch,
+        heads: headRecords,
+        samples: withImage ? imageSamples : trainRows.length,
         prior: Array.from(prior, (v) => +v.toFixed(6)),
         unreadable: unreadable.length,
       },
@@ -272,9 +396,32 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   );
   return {
     manifest,
+    heads: headRecords,
     dataset: dataset.report,
     test,
-    bestEpoch: fit.bestEpoch,
+    bestEpoch,
     seconds: { embed: embedSeconds, fit: fitSeconds, total: (performance.now() - started) / 1000 },
   };
+}
+
+/** Examples from per-row feature vectors. */
+function examplesOf(rs: number[], byRow: Map<number, Float32Array>, allLabels: Uint8Array, G: number): Examples {
+  const dim = rs.length > 0 ? byRow.get(rs[0]!)!.length : 0;
+  const x = new Float32Array(rs.length * dim);
+  const y = new Uint8Array(rs.length * G);
+  rs.forEach((r, k) => {
+    x.set(byRow.get(r)!, k * dim);
+    y.set(allLabels.subarray(r * G, (r + 1) * G), k * G);
+  });
+  return { x, y, rows: rs.length };
+}
+
+/** Fused probabilities [rows x genres] with every input each row has (the prior where it has none). */
+function fuseAll(fusion: FusionRecord | undefined, logits: readonly BranchLogits[], G: number): Float32Array {
+  const out = new Float32Array(logits.length * G);
+  logits.forEach((row, r) => {
+    if (Object.keys(row).length > 0) out.set(fuseScores(fusion, row, 1), r * G);
+    else if (fusion) out.set(fusion.center.map((c) => 1 / (1 + Math.exp(-c))), r * G);
+  });
+  return out;
 }
