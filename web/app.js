@@ -467,7 +467,7 @@ async function loadModelInfo() {
   if (thresholds.topK) ui.topK.value = String(thresholds.topK);
   ui.topK.max = String(model.genres.length);
   if (thresholds.perGenre && ui.thresholdNote) ui.thresholdNote.hidden = false;
-  if (views.length <= 1 && views[0] === 'native') {
+  if ((views.length <= 1 && views[0] === 'native') || !(model.accepts ?? ['image']).includes('image')) {
     ui.tta.disabled = true; // this model looks at one view only: nothing to toggle
     ui.tta.checked = false;
   }
@@ -482,11 +482,13 @@ async function loadModelInfo() {
   }
   const test = metrics?.test;
   const prior = test?.baselines?.prior;
+  const readsPosters = accepts.includes('image');
+  const reads = readsPosters ? `${model.backbone?.id ?? 'unknown'} backbone` : `reads ${accepts.join(' and ')}, no poster`;
   ui.metrics.textContent = test
-    ? `On ${test.rows ? `${test.rows} ` : ''}posters it never saw in training, micro-F1 ${fmt3(test.microF1)} and mAP ${fmt3(test.mAP)}` +
+    ? `On ${test.rows ? `${test.rows} ` : ''}${readsPosters ? 'posters' : 'movies'} it never saw in training, micro-F1 ${fmt3(test.microF1)} and mAP ${fmt3(test.mAP)}` +
       (prior ? `; guessing from genre frequencies alone gets micro-F1 ${fmt3(prior.microF1)}${prior.mAP !== undefined ? `, mAP ${fmt3(prior.mAP)}` : ''}` : '') +
-      `. Model ${model.version ?? ''}, ${model.backbone?.id ?? 'unknown'} backbone, ${model.genres.length} genres.`
-    : `No test metrics recorded for this model (${model.backbone?.id ?? 'unknown'} backbone, ${model.genres.length} genres).`;
+      `. Model ${model.version ?? ''}, ${reads}, ${model.genres.length} genres.`
+    : `No test metrics recorded for this model (${reads}, ${model.genres.length} genres).`;
   markAll();
   updateStatus();
 }

@@ -14,9 +14,12 @@ import { type GenreModel, loadModel } from '../../src/model/model.js';
 import { createServer, type ServerOptions } from '../../src/serve/server.js';
 import { type TempDir, makeTempDir } from '../helpers/images.js';
 import { MODELS, UNLABELED, skipWithoutShared } from '../helpers/shared.js';
+import { trainTextModel } from '../helpers/text-model.js';
 
 let dir: TempDir;
 let model: GenreModel;
+/** A real text-only model (title and plot heads), trained in the before hook. */
+let textModel: GenreModel;
 let poster: Buffer;
 const servers: FastifyInstance[] = [];
 const skip = skipWithoutShared;
@@ -61,11 +64,13 @@ before(async () => {
   dir = await makeTempDir('posterscope-api-text-');
   model = await loadModel(undefined, { mirrors: [MODELS], cacheDir: dir.file('cache'), offline: true });
   poster = await readFile(join(UNLABELED, 'tt0121766.jpg'));
+  textModel = await loadModel(await trainTextModel(dir.path), { cacheDir: dir.file('cache'), offline: true });
 });
 
 after(async () => {
   for (const app of servers) await app.close();
   await model?.release();
+  await textModel?.release();
   await dir?.remove();
 });
 
@@ -196,4 +201,41 @@ test('OpenAPI documents the text forms; /v1/model says which inputs the model ac
   const info = (await (await fetch(`${url}/v1/model`)).json()) as { accepts: string[]; limits: { maxTextBytes: number } };
   assert.deepEqual(info.accepts, [...model.accepts]);
   assert.equal(info.limits.maxTextBytes, 5000);
+});
+
+test('with a model that reads text: text alone, per-item text in batches, and a poster it cannot read', { skip }, async () => {
+  assert.deepEqual([...textModel.accepts], ['title', 'plot']);
+  const url = await start({ model: textModel });
+  const alien = { title: 'Alien (1979)', plot: 'The crew of a commercial space tug meets a deadly creature aboard its ship.' };
+  const response = await fetch(`${url}/v1/predict`, json(alien));
+  assert.equal(response.status, 200);
+  const result = (await response.json()) as Result;
+  assert.deepEqual(result.inputs, ['title', 'plot']);
+  assert.equal(result.input, 'Alien (1979)');
+  assert.equal(result.scores.length, textModel.genres.length);
+  // The same answer as the library gives for the same text.
+  const direct = await textModel.predict(alien);
+  assert.deepEqual(result.scores, direct.scores);
+  assert.deepEqual(result.genres, direct.genres);
+
+  const items = (await (await fetch(`${url}/v1/predict/batch`, json({ items: [{ title: 'Alien (1979)' }, { plot: alien.plot }, alien] }))).json()) as Result[];
+  assert.deepEqual(items.map((r) => r.inputs), [['title'], ['plot'], ['title', 'plot']]);
+  assert.deepEqual(items[2]!.scores, direct.scores);
+
+  // A poster goes unread by this model: with a title the title is used; alone it is a 400.
+  const batch = new FormData();
+  batch.append('images', new Blob([new Uint8Array(poster)]), 'a.jpg');
+  batch.append('images', new Blob([new Uint8Array(poster)]), 'b.jpg');
+  batch.append('texts', JSON.stringify([{ title: 'Alien (1979)' }]));
+  const mixed = (await (await fetch(`${url}/v1/predict/batch`, { method: 'POST', body: batch })).json()) as Result[];
+  assert.deepEqual(mixed[0]!.inputs, ['title']);
+  assert.equal(mixed[0]!.input, 'a.jpg');
+  assert.equal(mixed[1]!.error?.code, 'INVALID_ARGUMENT');
+  assert.match(mixed[1]!.error!.message, /b\.jpg: nothing to predict from: image given, but the model reads title, plot/);
+  const lone = new FormData();
+  lone.append('image', new Blob([new Uint8Array(poster)]), 'p.jpg');
+  await expectError(await fetch(`${url}/v1/predict`, { method: 'POST', body: lone }), 400, 'INVALID_ARGUMENT', 'the model reads title, plot');
+  const info = (await (await fetch(`${url}/v1/model`)).json()) as { accepts: string[]; backbone: unknown };
+  assert.deepEqual(info.accepts, ['title', 'plot']);
+  assert.equal(info.backbone, null);
 });

@@ -18,6 +18,7 @@ import { createServer } from '../../src/serve/server.js';
 import { ROOT } from '../helpers/cli.js';
 import { type TempDir, makeTempDir } from '../helpers/images.js';
 import { MODELS, UNLABELED, skipWithoutShared } from '../helpers/shared.js';
+import { trainTextModel } from '../helpers/text-model.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -257,4 +258,31 @@ test('the page asks nothing of any host but its server, and fits a phone', { ski
   // The server's CSP lets the page do all of the above: nothing it needed was refused.
   assert.deepEqual(cspViolations, []);
   assert.match((await page.request.get(`${origin}/`)).headers()['content-security-policy'] ?? '', /script-src 'self'/);
+});
+
+test('with a model that reads text, text-only mode gives genre bars and says title + plot were used', { skip }, async () => {
+  const textModel = await loadModel(await trainTextModel(dir.path), { offline: true, cacheDir: dir.file('cache') });
+  const textApp = await createServer({ model: textModel });
+  await textApp.listen({ host: '127.0.0.1', port: 0 });
+  const textPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  try {
+    await textPage.goto(`http://127.0.0.1:${(textApp.server.address() as AddressInfo).port}/`);
+    await textPage.locator('#status').filter({ hasText: 'Ready' }).waitFor(WAIT);
+    assert.equal(await textPage.locator('#text-note').textContent(), 'This model reads text only: posters need a title or plot.');
+    await textPage.locator('#text-title').fill('Alien (1979)');
+    await textPage.locator('#text-plot').fill('The crew of a space tug meets a deadly creature aboard its ship.');
+    await textPage.locator('#text-submit').press('Enter');
+    const textCard = textPage.locator('.result[data-input="Alien (1979)"]');
+    await textCard.locator('.bar').first().waitFor(WAIT);
+    assert.equal(await textCard.locator('.bar').count(), textModel.genres.length);
+    assert.equal(await textCard.locator('.used').textContent(), 'Used: title + plot');
+    const direct = await textModel.predict({ title: 'Alien (1979)', plot: 'The crew of a space tug meets a deadly creature aboard its ship.' });
+    const shown = await textCard.locator('.bar').evaluateAll((bars) => bars.map((b) => (b as HTMLElement).dataset.genre));
+    assert.deepEqual(shown, direct.scores.map((s) => s.genre));
+    await textPage.screenshot({ path: join(OUTPUT, 'page-text-only.png'), fullPage: true });
+  } finally {
+    await textPage.close();
+    await textApp.close();
+    await textModel.release();
+  }
 });
