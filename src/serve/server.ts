@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema } from 'fastify';
 import { ERROR_CODES, type ErrorCode, PosterscopeError, invalidParameterError } from '../errors.js';
 import { looksLikePoster } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
@@ -101,6 +101,40 @@ const textProperties = {
   plot: { type: 'string', description: 'A plot summary; at most maxTextBytes bytes of UTF-8' },
 } as const;
 const textSchema = { type: 'object', properties: textProperties, additionalProperties: false } as const;
+/**
+ * Request bodies the handlers read themselves (multipart parts, raw images):
+ * documented in the OpenAPI document only, through each route's
+ * `swaggerTransform`, since Fastify would validate a body schema against a
+ * body it never parses.
+ */
+const documentedBodies = {
+  single: {
+    'multipart/form-data': {
+      schema: { type: 'object', properties: { image: { type: 'string', format: 'binary', description: 'The poster' }, ...textProperties } },
+    },
+    'image/*': { schema: { type: 'string', format: 'binary', description: 'The poster as the raw body (its magic bytes decide what it is)' } },
+  },
+  batch: {
+    'multipart/form-data': {
+      schema: {
+        type: 'object',
+        properties: {
+          images: { type: 'array', items: { type: 'string', format: 'binary' }, description: 'The posters, any field name' },
+          texts: { type: 'string', description: 'JSON array, one { "title", "plot" } or null per file, in file order' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** A route's OpenAPI entry with the bodies its handler reads itself added beside the validated ones. */
+const documentBodies =
+  (extra: Record<string, unknown>) =>
+  ({ schema, url }: { schema: FastifySchema; url: string }) => {
+    const body = (schema.body ?? {}) as { content?: Record<string, unknown> };
+    return { schema: { ...schema, body: { content: { ...body.content, ...extra } } }, url };
+  };
+
 const batchTextSchema = {
   type: 'object',
   properties: { items: { type: 'array', items: textSchema, description: 'Text-only inputs, one result each' } },
@@ -386,6 +420,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.post<{ Querystring: PredictQuery }>(
     '/v1/predict',
     {
+      config: { swaggerTransform: documentBodies(documentedBodies.single) },
       schema: {
         summary: 'Genres of one poster, of a poster with its title and plot, or of text alone',
         description:
@@ -419,6 +454,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.post<{ Querystring: PredictQuery }>(
     '/v1/predict/batch',
     {
+      config: { swaggerTransform: documentBodies(documentedBodies.batch) },
       schema: {
         summary: 'Genres of several posters (each with optional text), or of several texts',
         description:

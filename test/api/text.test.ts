@@ -198,6 +198,10 @@ test('OpenAPI documents the text forms; /v1/model says which inputs the model ac
   assert.ok(ok.required!.includes('inputs'));
   assert.ok('inputs' in ok.properties!);
   assert.deepEqual(Object.keys(spec.paths['/v1/predict/batch']!.post.requestBody!.content['application/json']!.schema.properties), ['items']);
+  // The bodies the handlers read themselves are documented too.
+  assert.deepEqual(Object.keys(single.requestBody!.content).sort(), ['application/json', 'image/*', 'multipart/form-data']);
+  assert.deepEqual(Object.keys(single.requestBody!.content['multipart/form-data']!.schema.properties), ['image', 'title', 'plot']);
+  assert.deepEqual(Object.keys(spec.paths['/v1/predict/batch']!.post.requestBody!.content['multipart/form-data']!.schema.properties), ['images', 'texts']);
   const info = (await (await fetch(`${url}/v1/model`)).json()) as { accepts: string[]; limits: { maxTextBytes: number } };
   assert.deepEqual(info.accepts, [...model.accepts]);
   assert.equal(info.limits.maxTextBytes, 5000);
