@@ -380,6 +380,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
             }
             continue;
           }
+          // Text sent as a file (curl -F plot=@plot.txt): its bytes, decoded strictly.
+          if ((single && (part.fieldname === 'title' || part.fieldname === 'plot')) || (!single && part.fieldname === 'texts')) {
+            const value = utf8(await part.toBuffer(), `file "${part.fieldname}"`);
+            if (part.fieldname === 'texts') texts = parseJsonField(value, 'texts');
+            else text[part.fieldname as 'title' | 'plot'] = checkText(value, part.fieldname, maxTextBytes);
+            continue;
+          }
           if (single && part.fieldname !== 'image') {
             await part.toBuffer();
             continue;

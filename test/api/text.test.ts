@@ -239,6 +239,16 @@ test('with a model that reads text: text alone, per-item text in batches, and a 
   const lone = new FormData();
   lone.append('image', new Blob([new Uint8Array(poster)]), 'p.jpg');
   await expectError(await fetch(`${url}/v1/predict`, { method: 'POST', body: lone }), 400, 'INVALID_ARGUMENT', 'the model reads title, plot');
+  // Multipart without a poster: text fields alone, or text sent as files (curl -F plot=@plot.txt), decoded strictly.
+  const fields = new FormData();
+  fields.append('title', 'Alien (1979)');
+  fields.append('plot', new Blob([alien.plot]), 'plot.txt');
+  const viaForm = (await (await fetch(`${url}/v1/predict`, { method: 'POST', body: fields })).json()) as Result;
+  assert.deepEqual(viaForm.inputs, ['title', 'plot']);
+  assert.deepEqual(viaForm.scores, direct.scores);
+  const badFile = new FormData();
+  badFile.append('plot', new Blob([new Uint8Array([0x41, 0xff, 0x42])]), 'plot.txt');
+  await expectError(await fetch(`${url}/v1/predict`, { method: 'POST', body: badFile }), 400, 'INVALID_ARGUMENT', 'file "plot" is not valid UTF-8');
   const info = (await (await fetch(`${url}/v1/model`)).json()) as { accepts: string[]; backbone: unknown };
   assert.deepEqual(info.accepts, ['title', 'plot']);
   assert.equal(info.backbone, null);
