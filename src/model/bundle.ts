@@ -79,7 +79,16 @@ const fusionRecord = z.object({
    * Weights for one subset of inputs (tuned on validation rows that have it): summed evidence
    * from partly redundant heads is over-confident, so each subset gets its own calibration.
    */
-  subsets: z.array(z.object({ inputs: z.array(modelInput).min(1), weights: z.partialRecord(modelInput, z.number()) })).optional(),
+  subsets: z
+    .array(
+      z.object({
+        inputs: z.array(modelInput).min(1),
+        weights: z.partialRecord(modelInput, z.number()),
+        /** Added to the subset's fused logit, so the bundle's one threshold suits every subset. */
+        shift: z.number().optional(),
+      }),
+    )
+    .optional(),
 });
 export type FusionRecord = z.infer<typeof fusionRecord>;
 const inputsRecord = z.object({

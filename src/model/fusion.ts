@@ -34,11 +34,13 @@ export function fuseScores(fusion: FusionRecord | undefined, logits: BranchLogit
     return out;
   }
   const key = inputs.slice().sort().join(',');
-  const weights = fusion.subsets?.find((s) => s.inputs.slice().sort().join(',') === key)?.weights ?? fusion.weights;
+  const subset = fusion.subsets?.find((s) => s.inputs.slice().sort().join(',') === key);
+  const weights = subset?.weights ?? fusion.weights;
+  const shift = subset?.shift ?? 0;
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < genres; g++) {
       const center = fusion.center[g]!;
-      let z = center;
+      let z = center + shift;
       for (const input of inputs) z += (weights[input] ?? 1) * (logits[input]![r * genres + g]! - center);
       out[r * genres + g] = sigmoid(z);
     }

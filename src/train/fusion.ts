@@ -4,6 +4,8 @@
  * poster + title + plot, ...) gives calibrated probabilities; the threshold
  * policy is then tuned on the same pooled subsets, so one policy serves them all.
  */
+import { type ThresholdPolicy, decide } from '../eval/decide.js';
+import { ConfusionCounts } from '../eval/metrics.js';
 import type { FusionRecord } from '../model/bundle.js';
 import { type BranchLogits, fuseScores } from '../model/fusion.js';
 import { MODEL_INPUTS, type ModelInput } from '../model/inputs.js';
@@ -113,4 +115,36 @@ export function tuneFusionWeights(center: Float32Array, logits: readonly BranchL
     subsetWeights.push({ inputs: subset, weights: Object.fromEntries(subset.map((i) => [i, +weights[i]!.toFixed(2)])) });
   }
   return subsetWeights.length > 0 ? { ...fusion, subsets: subsetWeights } : fusion;
+}
+
+const SHIFTS = Array.from({ length: 25 }, (_, i) => +(-0.6 + i * 0.05).toFixed(2));
+
+/**
+ * A logit shift per subset of inputs, chosen on validation for micro-F1 at
+ * the policy's threshold: the policy is one for the bundle, and a subset
+ * whose fused scores run hotter or colder than the pooled ones is moved to it.
+ *
+ * @example
+ *   tuneSubsetShifts(fusion, validationLogits, labels, 25, subsets, { global: 0.31 }).subsets
+ *   // -> [{ inputs: ['image'], weights: { image: 0.9 }, shift: 0 }, ..., { inputs: ['image', 'title', 'plot'], weights: {...}, shift: -0.2 }]
+ */
+export function tuneSubsetShifts(fusion: FusionRecord, logits: readonly BranchLogits[], labels: Uint8Array, genres: number, subsets: readonly ModelInput[][], policy: ThresholdPolicy): FusionRecord {
+  const records = subsets.map((inputs) => {
+    const own = fusion.subsets?.find((s) => s.inputs.join(',') === inputs.join(','));
+    return { inputs, weights: own?.weights ?? Object.fromEntries(inputs.map((i) => [i, fusion.weights[i] ?? 1])) };
+  });
+  const tuned: NonNullable<FusionRecord['subsets']> = [];
+  for (const record of records) {
+    let best = { f1: -1, shift: 0 };
+    for (const shift of SHIFTS) {
+      const trial: FusionRecord = { ...fusion, subsets: [{ ...record, shift }] };
+      const pooled = poolSubsets(trial, logits, labels, genres, [record.inputs]);
+      if (pooled.samples === 0) break;
+      const f1 = new ConfusionCounts().add(decide(pooled.scores, pooled.samples, genres, policy), pooled.labels, pooled.samples, genres).microFBeta(1);
+      // Ties go to the smallest shift.
+      if (f1 > best.f1 + 1e-9 || (Math.abs(f1 - best.f1) <= 1e-9 && Math.abs(shift) < Math.abs(best.shift))) best = { f1, shift };
+    }
+    tuned.push({ ...record, shift: best.shift });
+  }
+  return { ...fusion, subsets: tuned };
 }

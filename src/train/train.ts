@@ -28,7 +28,7 @@ import { type BranchLogits, fuseScores } from '../model/fusion.js';
 import { type HeadSpec, type HeadWeights, type Standardizer, headLogits, standardize } from '../model/head.js';
 import { MODEL_INPUTS, type ModelInput } from '../model/inputs.js';
 import { DEFAULT_TEXT_ENCODER, fitTextEncoder } from '../text/encoders.js';
-import { inputSubsets, poolSubsets, tuneFusionWeights } from './fusion.js';
+import { inputSubsets, poolSubsets, tuneFusionWeights, tuneSubsetShifts } from './fusion.js';
 import { meanEmbedding } from '../model/model.js';
 import { defaultCacheDir } from '../models/resolve.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -332,7 +332,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const validationLogits = logitsOf(validationRows);
   const testLogits = logitsOf(testRows);
   const subsets = inputSubsets(inputs);
-  const fusion: FusionRecord | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
+  let fusion: FusionRecord | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
   const weightsText = (w: Record<string, number | undefined>) => Object.entries(w).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ');
   if (fusion) {
     log(`fusion: sum around the prior, head weights ${weightsText(fusion.weights)} (tuned on validation over ${subsets.length} subsets of inputs)`);
@@ -345,6 +345,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     : { scores: fuseAll(undefined, validationLogits, G), labels: labelsOf(validationRows), samples: validationRows.length };
   const thresholdOptions = options.thresholds ?? { mode: TRAIN_DEFAULTS.thresholds, minPrecision: TRAIN_DEFAULTS.minPrecision };
   const policy = tuneThresholds(pooled.scores, pooled.labels, pooled.samples, G, thresholdOptions);
+  if (fusion) {
+    fusion = tuneSubsetShifts(fusion, validationLogits, labelsOf(validationRows), G, subsets, policy);
+    log(`fusion: logit shifts per subset for the threshold ${policy.global}: ${fusion.subsets!.map((s) => `${s.inputs.join(' + ')} ${s.shift! >= 0 ? '+' : ''}${s.shift}`).join(', ')}`);
+  }
   const testScores = fuseAll(fusion, testLogits, G);
   const test = evaluateScores({ scores: testScores, labels: labelsOf(testRows), rows: testRows.length, genres, policy, trainPrior: prior, seed });
 
