@@ -109,6 +109,14 @@ describe('tokenisation (@huggingface/tokenizers on a tokenizer.json of BERT\'s s
     assert.deepEqual([...batch.tokenTypeIds].map(Number), new Array(18).fill(0));
   });
 
+  it('reads the other post-processor BERT exports use (BertProcessing) the same way, and one without any', () => {
+    const bert = createSentenceTokenizer({ ...tinyTokenizerJson(), post_processor: { type: 'BertProcessing', sep: ['[SEP]', 3], cls: ['[CLS]', 2] } });
+    assert.deepEqual(bert.encode('the alien ship of the dead', 5).tokens, ['[CLS]', 'the', 'alien', 'ship', '[SEP]']);
+    const bare = createSentenceTokenizer({ ...tinyTokenizerJson(), post_processor: null, padding: { pad_id: 4 } });
+    assert.deepEqual(bare.encode('the alien ship', 2).tokens, ['the', 'alien']);
+    assert.equal(bare.padId, 4, 'the padding id comes from the file when it has one');
+  });
+
   it('BAD CALL - a file that is not a tokenizer.json is MODEL_INVALID naming it', () => {
     assert.throws(() => createSentenceTokenizer({ version: '1.0' }, 'x/tokenizer.json'), isError('MODEL_INVALID', 'x/tokenizer.json: not a tokenizer.json'));
   });
