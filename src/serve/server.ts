@@ -228,7 +228,7 @@ function checkText(value: unknown, what: string, maxTextBytes: number): string {
 /** `{ title?, plot? }` from a JSON value, every other key refused. */
 function textInput(value: unknown, what: string, maxTextBytes: number): TextInput {
   if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw invalidParameterError(what, 'an object with "title" and / or "plot"', value);
+  if (typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) throw invalidParameterError(what, 'an object with "title" and / or "plot"', value);
   const text: TextInput = {};
   for (const [key, field] of Object.entries(value)) {
     if (!(TEXT_FIELDS as readonly string[]).includes(key)) throw invalidParameterError(`${what} key`, '"title" or "plot"', key);
@@ -246,7 +246,9 @@ function predictInput(image: { source: string; bytes: Buffer } | undefined, text
   return { ...(image ? { image } : {}), ...text };
 }
 
-const isJson = (request: FastifyRequest): boolean => /^application\/([\w.-]+\+)?json\s*(;|$)/i.test(request.headers['content-type'] ?? '');
+/** application/json, application/<x>+json, with or without parameters (charset=utf-8). */
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+const isJson = (request: FastifyRequest): boolean => JSON_TYPE.test(request.headers['content-type'] ?? '');
 
 /**
  * @example
@@ -313,7 +315,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
   // Text as JSON: strict UTF-8 (malformed bytes are refused, never replaced), then parsed.
-  app.addContentTypeParser(/^application\/([\w.-]+\+)?json$/i, { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => {
+  app.addContentTypeParser(JSON_TYPE, { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => {
     try {
       const text = utf8(body as Buffer, 'the JSON body');
       try {

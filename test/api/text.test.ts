@@ -211,7 +211,7 @@ test('with a model that reads text: text alone, per-item text in batches, and a 
   assert.deepEqual([...textModel.accepts], ['title', 'plot']);
   const url = await start({ model: textModel });
   const alien = { title: 'Alien (1979)', plot: 'The crew of a commercial space tug meets a deadly creature aboard its ship.' };
-  const response = await fetch(`${url}/v1/predict`, json(alien));
+  const response = await fetch(`${url}/v1/predict`, { method: 'POST', body: JSON.stringify(alien), headers: { 'content-type': 'application/json; charset=utf-8' } });
   assert.equal(response.status, 200);
   const result = (await response.json()) as Result;
   assert.deepEqual(result.inputs, ['title', 'plot']);
