@@ -101,20 +101,29 @@ const textProperties = {
   plot: { type: 'string', description: 'A plot summary; at most maxTextBytes bytes of UTF-8' },
 } as const;
 const textSchema = { type: 'object', properties: textProperties, additionalProperties: false } as const;
+const batchTextSchema = {
+  type: 'object',
+  properties: { items: { type: 'array', items: textSchema, description: 'Text-only inputs, one result each' } },
+  required: ['items'],
+  additionalProperties: false,
+} as const;
+
 /**
- * Request bodies the handlers read themselves (multipart parts, raw images):
- * documented in the OpenAPI document only, through each route's
- * `swaggerTransform`, since Fastify would validate a body schema against a
- * body it never parses.
+ * Request bodies, documented in the OpenAPI document only (each route's
+ * `swaggerTransform`) and checked by the handlers: Fastify would validate a
+ * schema against multipart bodies it never parses, and its validator
+ * coerces a JSON title of 5 into "5" where the handler says it wants a string.
  */
 const documentedBodies = {
   single: {
+    'application/json': { schema: textSchema },
     'multipart/form-data': {
       schema: { type: 'object', properties: { image: { type: 'string', format: 'binary', description: 'The poster' }, ...textProperties } },
     },
     'image/*': { schema: { type: 'string', format: 'binary', description: 'The poster as the raw body (its magic bytes decide what it is)' } },
   },
   batch: {
+    'application/json': { schema: batchTextSchema },
     'multipart/form-data': {
       schema: {
         type: 'object',
@@ -127,20 +136,11 @@ const documentedBodies = {
   },
 } as const;
 
-/** A route's OpenAPI entry with the bodies its handler reads itself added beside the validated ones. */
+/** A route's OpenAPI entry with the request bodies its handler reads. */
 const documentBodies =
-  (extra: Record<string, unknown>) =>
-  ({ schema, url }: { schema: FastifySchema; url: string }) => {
-    const body = (schema.body ?? {}) as { content?: Record<string, unknown> };
-    return { schema: { ...schema, body: { content: { ...body.content, ...extra } } }, url };
-  };
+  (content: Record<string, unknown>) =>
+  ({ schema, url }: { schema: FastifySchema; url: string }) => ({ schema: { ...schema, body: { content } }, url });
 
-const batchTextSchema = {
-  type: 'object',
-  properties: { items: { type: 'array', items: textSchema, description: 'Text-only inputs, one result each' } },
-  required: ['items'],
-  additionalProperties: false,
-} as const;
 
 const querySchema = {
   type: 'object',
@@ -437,7 +437,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
           'or, without a poster, a JSON body `{ "title", "plot" }`. Text over maxTextBytes (20,000 bytes of UTF-8 by default) is 413, text that is not UTF-8 400. ' +
           'The result\'s `inputs` says what the model used: a poster-only model ignores text, and text alone for it is 400.',
         querystring: querySchema,
-        body: { content: { 'application/json': { schema: textSchema } } },
         response: { 200: predictionSchema, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
@@ -470,14 +469,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
           'multipart/form-data with any number of image files and an optional field `texts`: a JSON array with one `{ "title", "plot" }` (or null) per file, in file order. ' +
           'Or, without posters, a JSON body `{ "items": [{ "title", "plot" }, ...] }`. The result array follows the files\' (items\') order, and one that cannot be used gets its own `error`.',
         querystring: querySchema,
-        body: { content: { 'application/json': { schema: batchTextSchema } } },
         response: { 200: { type: 'array', items: predictionSchema }, '4xx': errorSchema, '5xx': errorSchema },
       },
     },
     async (request) => {
       const views = viewsOf(request.query);
       if (isJson(request)) {
-        const { items } = (request.body ?? {}) as { items?: unknown };
+        const body = request.body;
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidParameterError('the JSON body', 'an object { "items": [{ "title", "plot" }] }', body);
+        const extra = Object.keys(body).find((key) => key !== 'items');
+        if (extra !== undefined) throw invalidParameterError('the JSON body key', '"items"', extra);
+        const { items } = body as { items?: unknown };
         if (!Array.isArray(items) || items.length === 0) throw fail('INVALID_ARGUMENT', 'no items in the JSON body { "items": [{ "title", "plot" }] }');
         if (items.length > maxFiles) throw fail('TOO_MANY_FILES', `more than ${maxFiles} items in one request; send them in several`);
         const texts = items.map((item, i) => textInput(item, `items[${i}]`, maxTextBytes));

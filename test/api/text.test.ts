@@ -105,7 +105,9 @@ test('a JSON body { title, plot } predicts from text alone (or is a 400 naming w
   }
   await expectError(await fetch(`${url}/v1/predict`, json({})), 400, 'INVALID_ARGUMENT', 'no title or plot in the JSON body');
   await expectError(await fetch(`${url}/v1/predict`, json({ title: '   ' })), 400, 'INVALID_ARGUMENT', 'no title or plot');
-  await expectError(await fetch(`${url}/v1/predict`, json([1, 2])), 400, 'INVALID_ARGUMENT', 'body');
+  await expectError(await fetch(`${url}/v1/predict`, json([1, 2])), 400, 'INVALID_ARGUMENT', 'Expected an object with "title" and / or "plot" for the JSON body but received array of length 2');
+  await expectError(await fetch(`${url}/v1/predict`, json({ title: 5 })), 400, 'INVALID_ARGUMENT', 'Expected a string for the JSON body.title but received number 5');
+  await expectError(await fetch(`${url}/v1/predict`, json({ image: 'https://example.com/p.jpg' })), 400, 'INVALID_ARGUMENT', 'Expected "title" or "plot" for the JSON body key but received string "image"');
   await expectError(await fetch(`${url}/v1/predict`, { method: 'POST', body: '{"title": ', headers: { 'content-type': 'application/json' } }), 400, 'INVALID_ARGUMENT', 'the JSON body is not JSON');
 });
 
@@ -186,6 +188,7 @@ test('batch: per-file text in a JSON field `texts` (file order), text-only items
   if (!model.accepts.includes('title')) assert.ok(textResults.every((r) => r.error?.code === 'INVALID_ARGUMENT' && r.inputs.length === 0));
   await expectError(await fetch(`${url}/v1/predict/batch`, json({ items: [{}, {}, {}, {}] })), 413, 'TOO_MANY_FILES', 'more than 3 items');
   await expectError(await fetch(`${url}/v1/predict/batch`, json({ items: [] })), 400, 'INVALID_ARGUMENT', 'no items');
+  await expectError(await fetch(`${url}/v1/predict/batch`, json({ items: [{ title: 'a' }], texts: [] })), 400, 'INVALID_ARGUMENT', 'Expected "items" for the JSON body key but received string "texts"');
 });
 
 test('OpenAPI documents the text forms; /v1/model says which inputs the model accepts and the text limit', { skip }, async () => {
