@@ -513,8 +513,9 @@ function genreCells(list: GenreCount[]): string[] {
  */
 export function formatDatasetReport(report: DatasetReport): string {
   const out = [`${report.file}: ${num(report.rows)} rows (${DATASET_FORMATS[report.format]})`];
-  out.push(`images: ${num(report.imagesFound)} found, ${num(report.imagesMissing)} missing`);
-  if (report.imagesMissing > 0) {
+  if (report.imagesFound === 0 && report.text) out.push('images: none (text only)');
+  else out.push(`images: ${num(report.imagesFound)} found, ${num(report.imagesMissing)} missing`);
+  if (report.imagesMissing > 0 && !(report.imagesFound === 0 && report.text)) {
     const more = report.imagesMissing > report.missingExamples.length ? ', …' : '';
     out.push(`  not found: ${report.missingExamples.join(', ')}${more}`);
   }

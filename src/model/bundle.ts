@@ -91,6 +91,31 @@ const fusionRecord = z.object({
     .optional(),
 });
 export type FusionRecord = z.infer<typeof fusionRecord>;
+/**
+ * `concat`: the inputs' features (standardised image embedding, TF-IDF rows)
+ * concatenated in `inputs` order, zeros for an absent input, then one
+ * presence flag per input, into an MLP (trained with branch dropout).
+ */
+const concatRef = z.object({
+  type: z.literal('concat'),
+  /** Logit of the training prior per genre (the score of a row with no input, in evaluate). */
+  center: z.array(z.number()),
+  inputs: z.array(modelInput).min(1),
+  /** Feature width of each input, in `inputs` order. */
+  dims: z.array(positive),
+  spec: headSpec,
+  layers: z.array(layerRef).min(1),
+});
+/** A concat fusion with its layers as arrays. */
+export interface ConcatFusion {
+  type: 'concat';
+  center: number[];
+  inputs: ModelInput[];
+  dims: number[];
+  spec: HeadSpec;
+  layers: DenseLayer[];
+}
+export type Fusion = FusionRecord | ConcatFusion;
 const inputsRecord = z.object({
   /** Inputs the model reads: a prediction may give any non-empty subset of them. */
   accepts: z.array(modelInput).min(1),
@@ -200,7 +225,7 @@ const manifestV3 = z
     views: common.views.optional(),
     /** One head per input the model reads (image, title, plot), each at most once. */
     heads: z.array(headRef).min(1),
-    fusion: fusionRecord.optional(),
+    fusion: z.discriminatedUnion('type', [fusionRecord, concatRef]).optional(),
     inputs: inputsRecord,
     split: z.object({ file: z.literal('split.json'), sha256: sha256Hex }).optional(),
   })
@@ -262,7 +287,7 @@ export interface BundleContents {
   clean?: CleanRecord;
   genres: string[];
   heads: InputHead[];
-  fusion?: FusionRecord;
+  fusion?: Fusion;
   /** Default: every head's input accepted, tuned on all of them together. */
   inputs?: InputsRecord;
   thresholds: BundleManifest['thresholds'];
@@ -277,6 +302,8 @@ export interface Bundle {
   readonly manifest: BundleManifest;
   /** The heads with their tensors, shapes checked against each other and the genres. */
   readonly heads: readonly InputHead[];
+  /** How the heads are combined (absent for one head), tensors as arrays. */
+  readonly fusion?: Fusion;
 }
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
@@ -365,7 +392,7 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
 }
 
 /** Tensors laid out in weights.bin in a fixed order: per head the standardisation, then each layer's weight and bias. */
-function packTensors(heads: readonly InputHead[]) {
+function packTensors(heads: readonly InputHead[], fusion?: Fusion) {
   const chunks: Float32Array[] = [];
   let length = 0;
   const add = (values: Float32Array): TensorRef => {
@@ -380,13 +407,17 @@ function packTensors(heads: readonly InputHead[]) {
     spec: head.spec,
     layers: head.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: add(l.weight), bias: add(l.bias) })),
   }));
+  const fusionRef =
+    fusion?.type === 'concat'
+      ? { ...fusion, layers: fusion.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: add(l.weight), bias: add(l.bias) })) }
+      : fusion;
   const all = new Float32Array(length);
   let offset = 0;
   for (const chunk of chunks) {
     all.set(chunk, offset);
     offset += chunk.length;
   }
-  return { refs, bytes: Buffer.from(all.buffer) };
+  return { refs, fusionRef, bytes: Buffer.from(all.buffer) };
 }
 
 /** The manifest's JSON text: keys in a fixed order, so the same bundle always gives the same bytes. */
@@ -433,15 +464,17 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
     throw new PosterscopeError('INVALID_ARGUMENT', `${dir} holds other files and no model bundle: write the bundle to a new or empty folder`, { subject: dir });
   }
   for (const head of contents.heads) checkImageHead(head, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'heads' }));
-  const { refs, bytes } = packTensors(contents.heads);
+  if (contents.fusion?.type === 'concat') checkConcat(contents.fusion, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'fusion' }));
+  const { refs, fusionRef, bytes } = packTensors(contents.heads, contents.fusion);
   const splitText = split ? `${JSON.stringify(split)}\n` : undefined;
-  const { heads: _heads, inputs, ...rest } = contents;
+  const { heads: _heads, inputs, fusion: _fusion, ...rest } = contents;
   const accepts = contents.heads.map((h) => h.input);
   const manifest: BundleManifest = {
     ...rest,
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_VERSION,
     heads: refs as BundleManifest['heads'],
+    ...(fusionRef ? { fusion: fusionRef as BundleManifest['fusion'] } : {}),
     inputs: inputs ?? { accepts, tunedOn: [accepts] },
     ...(splitText ? { split: { file: 'split.json' as const, sha256: sha256(splitText) } } : {}),
     weights: { file: 'weights.bin', sha256: sha256(bytes), bytes: bytes.length },
@@ -452,6 +485,14 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
     await writeFile(join(staging, 'manifest.json'), manifestText(manifest));
   });
   return manifest;
+}
+
+function checkConcat(fusion: ConcatFusion, genres: number, refuse: (reason: string) => PosterscopeError): void {
+  const width = fusion.dims.reduce((a, b) => a + b, 0) + fusion.inputs.length;
+  if (fusion.dims.length !== fusion.inputs.length) throw refuse(`the concat fusion has ${fusion.dims.length} widths for ${fusion.inputs.length} inputs`);
+  checkImageHead({ input: 'image', spec: fusion.spec, layers: fusion.layers, standardizer: { mean: new Float32Array(width), scale: new Float32Array(width) } }, genres, (reason) =>
+    refuse(`the concat fusion${reason.replace(/^the image head/, '')}`),
+  );
 }
 
 /** Shapes must agree, so a hand-edited manifest fails on load and not mid-prediction. */
@@ -512,7 +553,14 @@ export async function readBundle(path: string): Promise<Bundle> {
     return { input: h.input, spec: h.spec, layers, standardizer, ...encoder };
   });
   for (const head of heads) checkImageHead(head, manifest.genres.length, (reason) => invalid(given, reason));
-  return { path: given, manifest, heads };
+  let fusion: Fusion | undefined = manifest.fusion?.type === 'sum' ? manifest.fusion : undefined;
+  if (manifest.fusion?.type === 'concat') {
+    const f = manifest.fusion;
+    const layers = f.layers.map((l, k) => ({ inputs: l.inputs, outputs: l.outputs, weight: tensor(l.weight, `fusion.layers[${k}].weight`), bias: tensor(l.bias, `fusion.layers[${k}].bias`) }));
+    fusion = { ...f, layers };
+    checkConcat(fusion, manifest.genres.length, (reason) => invalid(given, reason));
+  }
+  return { path: given, manifest, heads, ...(fusion ? { fusion } : {}) };
 }
 
 /**

@@ -130,7 +130,7 @@ export async function evaluate(options: EvaluateOptions = {}): Promise<ModelEval
       const scores = new Float32Array(set.length * G);
       set.forEach(([l], k) => {
         const present = use.filter((input) => l.logits[input] !== undefined);
-        scores.set(present.length > 0 ? model.fuse(l.logits, present) : priorScores, k * G);
+        scores.set(present.length > 0 ? model.fuse(l.logits, present, l.features) : priorScores, k * G);
       });
       return evaluateScores({ scores, labels: labelsOf(set), rows: set.length, genres, policy: model.manifest.thresholds, ...(prior ? { trainPrior: prior } : {}) });
     };

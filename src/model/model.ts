@@ -62,6 +62,8 @@ export interface Prediction {
 export interface InputLogits {
   input: string;
   logits: BranchLogits;
+  /** Each input's (standardised) features, kept when the fusion needs them (concat). */
+  features?: BranchLogits;
   error?: { code: ErrorCode; message: string };
 }
 
@@ -81,8 +83,8 @@ export interface GenreModel {
   decide(scores: readonly GenreScore[], overrides?: PolicyOverrides): string[];
   /** Each input's per-head logits, before fusion (evaluate fuses them for every subset of inputs). */
   logits(inputs: readonly PredictInput[], options?: PredictOptions): Promise<InputLogits[]>;
-  /** Fused probabilities for one input's head logits, from the heads in `use` (default all). */
-  fuse(logits: BranchLogits, use?: readonly ModelInput[]): Float32Array;
+  /** Fused probabilities for one input's head logits (and features, for concat), from the inputs in `use` (default all). */
+  fuse(logits: BranchLogits, use?: readonly ModelInput[], features?: BranchLogits): Float32Array;
   predict(input: PredictInput, options?: PredictOptions): Promise<Prediction>;
   predict(inputs: readonly PredictInput[], options?: PredictOptions): Promise<Prediction[]>;
   release(): Promise<void>;
@@ -179,12 +181,14 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
   const accepts = manifest.inputs.accepts;
   const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
 
-  const imageLogits = (embeddings: Float32Array, rows: number) => headLogits(imageHead!, standardize(imageHead!.standardizer, embeddings), rows);
+
   const score = (embeddings: Float32Array, rows: number) => {
     if (!imageHead) throw new PosterscopeError('INVALID_ARGUMENT', `${path} has no image head (it reads ${accepts.join(', ')})`);
     return headScores(imageHead, standardize(imageHead.standardizer, embeddings), rows);
   };
-  const fuse = (logits: BranchLogits, use?: readonly ModelInput[]) => fuseScores(manifest.fusion, logits, 1, use);
+  const fusion = bundle.fusion;
+  const keepFeatures = fusion?.type === 'concat';
+  const fuse = (logits: BranchLogits, use?: readonly ModelInput[], features?: BranchLogits) => fuseScores(fusion, logits, 1, use, features);
 
   async function logitsOf(inputs: readonly PredictInput[], options: PredictOptions = {}, onDone?: (result: InputLogits, index: number) => void): Promise<InputLogits[]> {
     const use = new Set(options.use ?? accepts);
@@ -208,6 +212,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     });
     // Text heads first: they need no decoding and answer at once for text-only inputs.
     const textLogits: BranchLogits[] = parts.map(() => ({}));
+    const textFeatures: BranchLogits[] = parts.map(() => ({}));
     for (const { head, input, encoder } of textHeads) {
       if (!use.has(input)) continue;
       const wanted = parts.map((p, i) => [p?.[input]?.trim() ?? '', i] as const).filter(([text]) => text !== '');
@@ -216,14 +221,17 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
       wanted.forEach(([, i], k) => {
         const x = standardize(head.standardizer, features[k]!);
         // A text with no known term says nothing: it is left out rather than pulling scores to the head's bias.
-        if (features[k]!.some((v) => v !== 0)) textLogits[i]![input] = headLogits(head, x, 1);
+        if (features[k]!.some((v) => v !== 0)) {
+          textLogits[i]![input] = headLogits(head, x, 1);
+          if (keepFeatures) textFeatures[i]![input] = x;
+        }
       });
     }
     parts.forEach((p, index) => {
       if (!p) return;
       const name = typeof p.image === 'string' ? p.image : p.image ? p.image.source : (p.title?.trim() || (p.plot?.trim() ? '(plot)' : `input ${index}`));
       if (p.image !== undefined && backbone && use.has('image')) images.push({ index, source: p.image });
-      else if (Object.keys(textLogits[index]!).length > 0) finish({ input: name, logits: textLogits[index]! }, index);
+      else if (Object.keys(textLogits[index]!).length > 0) finish({ input: name, logits: textLogits[index]!, ...(keepFeatures ? { features: textFeatures[index]! } : {}) }, index);
       else {
         const given = (['image', 'title', 'plot'] as const).filter((k) => (k === 'image' ? p.image !== undefined : (p[k]?.trim() ?? '') !== ''));
         const why = given.length === 0 ? 'no poster, title or plot given' : `${given.join(' and ')} given, but the model reads ${[...use].filter((u) => accepts.includes(u)).join(', ')}${given.some((g) => g !== 'image') ? ' (and no word of the text is in its vocabulary)' : ''}`;
@@ -249,7 +257,11 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
             onPoster: (result) => {
               const index = images[result.index]!.index;
               if (result.error) finish({ input: result.source, logits: {}, error: { code: result.error.code, message: result.error.message } }, index);
-              else finish({ input: result.source, logits: { ...textLogits[index], image: imageLogits(meanEmbedding(result.vectors!, names, backbone!.dim), 1) } }, index);
+              else {
+                const x = standardize(imageHead!.standardizer, meanEmbedding(result.vectors!, names, backbone!.dim));
+                const logits = { ...textLogits[index], image: headLogits(imageHead!, x, 1) };
+                finish({ input: result.source, logits, ...(keepFeatures ? { features: { ...textFeatures[index], image: x } } : {}) }, index);
+              }
             },
           },
         );
@@ -269,7 +281,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
       if (result.error) prediction = { input: result.input, inputs: [], genres: [], scores: [], error: result.error };
       else {
         const used = MODEL_INPUTS.filter((k) => result.logits[k] !== undefined);
-        const ranked = rankGenres(genres, fuse(result.logits));
+        const ranked = rankGenres(genres, fuse(result.logits, undefined, result.features));
         prediction = { input: result.input, inputs: used, genres: decideGenres(genres, ranked, policy), scores: ranked };
       }
       results[index] = prediction;

@@ -6,7 +6,7 @@
  */
 import { type ThresholdPolicy, decide } from '../eval/decide.js';
 import { ConfusionCounts } from '../eval/metrics.js';
-import type { FusionRecord } from '../model/bundle.js';
+import type { Fusion, FusionRecord } from '../model/bundle.js';
 import { type BranchLogits, fuseScores } from '../model/fusion.js';
 import { MODEL_INPUTS, type ModelInput } from '../model/inputs.js';
 
@@ -31,13 +31,13 @@ export interface PooledSubsets {
 }
 
 /** Each row once per subset in `subsets` whose inputs it all has. */
-export function poolSubsets(fusion: FusionRecord, logits: readonly BranchLogits[], labels: Uint8Array, genres: number, subsets: readonly ModelInput[][]): PooledSubsets {
+export function poolSubsets(fusion: Fusion, logits: readonly BranchLogits[], labels: Uint8Array, genres: number, subsets: readonly ModelInput[][], features?: readonly BranchLogits[]): PooledSubsets {
   const scores: Float32Array[] = [];
   const ys: Uint8Array[] = [];
   logits.forEach((row, r) => {
     for (const subset of subsets) {
       if (!subset.every((input) => row[input] !== undefined)) continue;
-      scores.push(fuseScores(fusion, row, 1, subset));
+      scores.push(fuseScores(fusion, row, 1, subset, features?.[r]));
       ys.push(labels.subarray(r * genres, (r + 1) * genres));
     }
   });

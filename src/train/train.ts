@@ -23,8 +23,9 @@ import { type EvaluationReport, evaluateScores } from '../eval/report.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import { createHash } from 'node:crypto';
-import { type BundleManifest, type EpochRecord, type FusionRecord, type InputHead, type SplitRecord, writeBundle } from '../model/bundle.js';
-import { type BranchLogits, fuseScores } from '../model/fusion.js';
+import { type BundleManifest, type EpochRecord, type Fusion, type InputHead, type SplitRecord, writeBundle } from '../model/bundle.js';
+import { type BranchLogits, concatFeatures, fuseScores } from '../model/fusion.js';
+import { Random } from '../random.js';
 import { type HeadSpec, type HeadWeights, type Standardizer, headLogits, standardize } from '../model/head.js';
 import { MODEL_INPUTS, type ModelInput } from '../model/inputs.js';
 import { DEFAULT_TEXT_ENCODER, fitTextEncoder } from '../text/encoders.js';
@@ -81,10 +82,16 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   inputs?: readonly ModelInput[];
   /** Text encoder row for the title and plot heads (see TEXT_ENCODERS). Default 'tfidf'. */
   textEncoder?: string;
-  /** How the heads' logits are combined: 'sum' (centred on the genre prior, one weight per head). */
-  fusion?: 'sum';
+  /**
+   * How the inputs are combined: 'sum' (the heads' logits centred on the genre
+   * prior, weights per head and subset) or 'concat' (their features
+   * concatenated into an MLP trained with branch dropout). Default 'sum'.
+   */
+  fusion?: 'sum' | 'concat';
   /** AdamW learning rate of the text heads (sparse TF-IDF features learn faster at a higher rate). */
   textLearningRate?: number;
+  /** Also tune a logit shift per subset of inputs on validation (see tuneSubsetShifts). */
+  subsetShifts?: boolean;
 }
 
 export interface TrainResult {
@@ -332,24 +339,39 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const validationLogits = logitsOf(validationRows);
   const testLogits = logitsOf(testRows);
   const subsets = inputSubsets(inputs);
-  let fusion: FusionRecord | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
+  let fusion: Fusion | undefined = heads.length > 1 ? tuneFusionWeights(logitToPrior(prior), validationLogits, labelsOf(validationRows), G, subsets) : undefined;
+  let validationFeatures: BranchLogits[] | undefined;
+  let testFeatures: BranchLogits[] | undefined;
+  if (heads.length > 1 && (options.fusion ?? 'sum') === 'concat') {
+    const featuresOf = (rs: number[]) =>
+      rs.map((r) => Object.fromEntries(inputs.flatMap((input) => (features.get(input)!.has(r) ? [[input, features.get(input)!.get(r)!]] : []))) as BranchLogits);
+    validationFeatures = featuresOf(validationRows);
+    testFeatures = featuresOf(testRows);
+    fusion = fitConcat(inputs, heads, featuresOf(trainRows), labelsOf(trainRows), validationFeatures, labelsOf(validationRows), logitToPrior(prior), G, {
+      ...settings,
+      loss,
+      seed,
+      validationMetrics,
+      log,
+    });
+  }
   const weightsText = (w: Record<string, number | undefined>) => Object.entries(w).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', ');
-  if (fusion) {
+  if (fusion?.type === 'sum') {
     log(`fusion: sum around the prior, head weights ${weightsText(fusion.weights)} (tuned on validation over ${subsets.length} subsets of inputs)`);
     for (const s of fusion.subsets ?? []) log(`  ${s.inputs.join(' + ')}: ${weightsText(s.weights)}`);
   }
 
   // Thresholds on validation (every subset of inputs pooled: one policy for all), then the test split with every input a row has.
   const pooled = fusion
-    ? poolSubsets(fusion, validationLogits, labelsOf(validationRows), G, subsets)
+    ? poolSubsets(fusion, validationLogits, labelsOf(validationRows), G, subsets, validationFeatures)
     : { scores: fuseAll(undefined, validationLogits, G), labels: labelsOf(validationRows), samples: validationRows.length };
   const thresholdOptions = options.thresholds ?? { mode: TRAIN_DEFAULTS.thresholds, minPrecision: TRAIN_DEFAULTS.minPrecision };
   const policy = tuneThresholds(pooled.scores, pooled.labels, pooled.samples, G, thresholdOptions);
-  if (fusion) {
+  if (fusion?.type === 'sum' && (options.subsetShifts ?? TRAIN_DEFAULTS.subsetShifts)) {
     fusion = tuneSubsetShifts(fusion, validationLogits, labelsOf(validationRows), G, subsets, policy);
     log(`fusion: logit shifts per subset for the threshold ${policy.global}: ${fusion.subsets!.map((s) => `${s.inputs.join(' + ')} ${s.shift! >= 0 ? '+' : ''}${s.shift}`).join(', ')}`);
   }
-  const testScores = fuseAll(fusion, testLogits, G);
+  const testScores = fuseAll(fusion, testLogits, G, testFeatures);
   const test = evaluateScores({ scores: testScores, labels: labelsOf(testRows), rows: testRows.length, genres, policy, trainPrior: prior, seed });
 
   const idsOf = (rs: number[]) => rs.map((r) => ({ id: dataset.rows[r]!.id, hash: hashOf(r) }));
@@ -385,6 +407,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         loss: settings.loss,
         learningRate: settings.learningRate,
         ...(inputs.some((i) => i !== 'image') ? { textLearningRate, textEncoder: options.textEncoder ?? DEFAULT_TEXT_ENCODER } : {}),
+        ...(fusion ? { fusion: fusion.type } : {}),
         weightDecay: settings.weightDecay,
         batchSize: settings.batchSize,
         patience: settings.patience,
@@ -421,11 +444,61 @@ function examplesOf(rs: number[], byRow: Map<number, Float32Array>, allLabels: U
 }
 
 /** Fused probabilities [rows x genres] with every input each row has (the prior where it has none). */
-function fuseAll(fusion: FusionRecord | undefined, logits: readonly BranchLogits[], G: number): Float32Array {
+function fuseAll(fusion: Fusion | undefined, logits: readonly BranchLogits[], G: number, features?: readonly BranchLogits[]): Float32Array {
   const out = new Float32Array(logits.length * G);
   logits.forEach((row, r) => {
-    if (Object.keys(row).length > 0) out.set(fuseScores(fusion, row, 1), r * G);
+    if (Object.keys(row).length > 0) out.set(fuseScores(fusion, row, 1, undefined, features?.[r]), r * G);
     else if (fusion) out.set(fusion.center.map((c) => 1 / (1 + Math.exp(-c))), r * G);
   });
   return out;
+}
+
+/**
+ * The concat fusion: each training row twice, once with every input it has
+ * and once with a random non-empty subset of them (branch dropout), its
+ * features concatenated with presence flags into an MLP; validated on rows
+ * with all their inputs.
+ */
+function fitConcat(
+  inputs: ModelInput[],
+  heads: InputHead[],
+  trainFeatures: BranchLogits[],
+  trainLabels: Uint8Array,
+  validationFeatures: BranchLogits[],
+  validationLabels: Uint8Array,
+  center: Float32Array,
+  G: number,
+  options: Omit<Parameters<typeof fitHead>[3], 'head'> & { log: (line: string) => void },
+): Fusion {
+  const dims = inputs.map((input) => heads.find((h) => h.input === input)!.layers[0]!.inputs);
+  const shape = { inputs, dims };
+  const width = dims.reduce((a, b) => a + b, 0) + inputs.length;
+  const random = new Random((options.seed ?? 0) + 1);
+  const samples: Array<{ row: number; use: ModelInput[] }> = [];
+  trainFeatures.forEach((f, row) => {
+    const present = inputs.filter((i) => f[i] !== undefined);
+    if (present.length === 0) return;
+    samples.push({ row, use: present });
+    let use = present.filter(() => random.next() < 0.5);
+    if (use.length === 0) use = [present[Math.floor(random.next() * present.length)]!];
+    samples.push({ row, use });
+  });
+  const x = new Float32Array(samples.length * width);
+  const y = new Uint8Array(samples.length * G);
+  samples.forEach(({ row, use }, k) => {
+    x.set(concatFeatures(shape, trainFeatures[row]!, 1, use), k * width);
+    y.set(trainLabels.subarray(row * G, (row + 1) * G), k * G);
+  });
+  const vx = new Float32Array(validationFeatures.length * width);
+  validationFeatures.forEach((f, r) => vx.set(concatFeatures(shape, f, 1, inputs), r * width));
+  const spec: HeadSpec = { type: 'mlp', hidden: TRAIN_DEFAULTS.concat.hidden, dropout: TRAIN_DEFAULTS.concat.dropout };
+  options.log(`concat: ${samples.length} samples (each training row with all its inputs and with a random subset) x ${width} features, MLP ${spec.hidden} hidden`);
+  const fit = fitHead({ x, y, rows: samples.length }, { x: vx, y: validationLabels, rows: validationFeatures.length }, G, {
+    ...options,
+    head: spec,
+    onEpoch: (e) =>
+      options.log(`concat epoch ${String(e.epoch).padStart(3)}  train loss ${e.trainLoss.toFixed(4)}  val loss ${e.validationLoss.toFixed(4)}  val micro-F1 ${e.validationMicroF1.toFixed(3)}  val mAP ${e.validationMAP.toFixed(3)}  (${e.seconds.toFixed(1)} s)`),
+  });
+  options.log(`concat: best epoch ${fit.bestEpoch} of ${fit.history.length} (restored)`);
+  return { type: 'concat', center: Array.from(center, (v) => +v.toFixed(6)), inputs, dims, spec, layers: fit.head.layers };
 }

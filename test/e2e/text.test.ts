@@ -134,3 +134,33 @@ test('evaluate prints the modality table on the same rows and on rows with a plo
   assert.equal(text.code, 0, text.stderr);
   assert.deepEqual(Object.keys(JSON.parse(text.stdout).modalities), ['title', 'plot', 'text', 'all']);
 });
+
+test('--fusion concat trains an MLP over the concatenated features; predict and evaluate use it', async () => {
+  const output = dir.file('concat-model');
+  const manifest0 = JSON.parse(await readFile(`${model}/manifest.json`, 'utf8'));
+  const trained = await runCli(
+    ['train', '--data', set.csv, '--metadata', dir.file('metadata.csv'), '--images', set.images, '--output', output, '--backbone', dir.file('tiny.json'), '--views', 'full', '--learning-rate', '0.05', '--fusion', 'concat', '--quiet'],
+    { env },
+  );
+  assert.equal(trained.code, 0, trained.stderr);
+  assert.match(trained.stderr, /concat: \d+ samples .* x \d+ features, MLP 64 hidden/);
+  const manifest = JSON.parse(await readFile(`${output}/manifest.json`, 'utf8'));
+  assert.equal(manifest.fusion.type, 'concat');
+  assert.deepEqual(manifest.fusion.inputs, ['image', 'title', 'plot']);
+  assert.deepEqual(manifest.split, manifest0.split, 'the same split as the sum model');
+  const text = await runCli(['predict', '--model', output, '--title', 'Guns Chase', '--plot', 'An explosion, a fight, a mission.', '--format', 'json'], { env });
+  assert.equal(text.code, 0, text.stderr);
+  assert.deepEqual(JSON.parse(text.stdout)[0].inputs, ['title', 'plot']);
+  const report = await runCli(['evaluate', '--model', output, '--json', '-'], { env });
+  assert.equal(report.code, 0, report.stderr);
+  assert.ok(JSON.parse(report.stdout).modalities.all.microF1 > 0.5);
+});
+
+test('BAD USAGE - an unknown --fusion or --inputs value lists the valid ones', async () => {
+  const fusion = await runCli(['train', '--data', set.csv, '--images', set.images, '--output', dir.file('x'), '--fusion', 'product'], { env });
+  assert.equal(fusion.code, 2);
+  assert.match(fusion.stderr, /Expected one of sum, concat for --fusion but received string "product"/);
+  const inputs = await runCli(['train', '--data', set.csv, '--images', set.images, '--output', dir.file('x'), '--inputs', 'image,sound'], { env });
+  assert.equal(inputs.code, 2);
+  assert.match(inputs.stderr, /Expected one of image, title, plot for --inputs but received string "sound"/);
+});

@@ -26,7 +26,7 @@ import {
 } from '../shared-options.js';
 
 const HEADS = ['linear', 'mlp'] as const;
-const FUSIONS = ['sum'] as const;
+const FUSIONS = ['sum', 'concat'] as const;
 const POLICIES = ['global', 'per-genre-f1', 'per-genre-precision'] as const satisfies ReadonlyArray<TuneOptions['mode']>;
 
 const command: CommandDefinition = {
