@@ -23,6 +23,17 @@ export {
 } from './backbone/registry.js';
 export { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbone/backbone.js';
 
+// Pretrained sentence encoders (text -> vectors)
+export {
+  SENTENCE_ENCODERS,
+  getSentenceEncoderSpec,
+  checkSentenceEncoderSpec,
+  loadSentenceEncoder,
+  type SentenceEncoder,
+  type SentenceEncoderSpec,
+  type LoadSentenceEncoderOptions,
+} from './text/sentence.js';
+
 // Model files
 export {
   resolveModelFile,
