@@ -6,6 +6,7 @@
  * (sentence-embedding rows, referenced by id and checksum).
  */
 import { PosterscopeError, invalidParameterError } from '../errors.js';
+import { type LoadSentenceEncoderOptions, type SentenceEncoderSpec, loadSentenceEncoder } from './sentence.js';
 import { type TfidfModel, type TfidfSettings, checkTfidfSettings, fitTfidf, transformTfidf } from './tfidf.js';
 
 export interface TfidfEncoderRow {
@@ -101,14 +102,24 @@ export function fitTextEncoder(rowOrId: string | TextEncoderRow, texts: readonly
 }
 
 /**
- * The encoder a bundle stored (fitted rows carry their state). Pretrained
- * sentence-embedding rows are resolved by id once their module is merged.
+ * A text encoder: one a bundle stored (fitted rows carry their state), or a
+ * pretrained sentence-embedding row (`SENTENCE_ENCODERS` id or row object),
+ * whose files are resolved like backbones' (cache, mirrors, download; checksummed).
  *
  * @example
- *   const encoder = await loadTextEncoder(bundle.textEncoders.title);
- *   (await encoder.encode(['Alien (1979)']))[0].length // -> 8192
+ *   const title = await loadTextEncoder(bundle.heads[1].encoder);
+ *   (await title.encode(['Alien (1979)']))[0].length // -> 8192
+ *   const minilm = await loadTextEncoder('minilm-l6', { mirrors: ['/media/models'] });
+ *   (await minilm.encode(['A crew fights an alien aboard a ship.']))[0].length // -> 384
  */
-export async function loadTextEncoder(stored: StoredTextEncoder): Promise<TextEncoder> {
+export async function loadTextEncoder(stored: StoredTextEncoder | string | SentenceEncoderSpec, options: LoadSentenceEncoderOptions = {}): Promise<TextEncoder & { fingerprint?: string }> {
+  if (typeof stored === 'string' || !('row' in stored)) {
+    if (typeof stored === 'string' && stored in TEXT_ENCODERS) {
+      throw new PosterscopeError('INVALID_ARGUMENT', `${stored} is fitted at training time: fit it with fitTextEncoder, or load it from a bundle`);
+    }
+    const sentence = await loadSentenceEncoder(stored, options);
+    return { id: sentence.id, dim: sentence.dim, fingerprint: sentence.fingerprint, encode: (texts) => sentence.encode(texts), release: () => sentence.release() };
+  }
   if (stored.row.kind === 'tfidf') return tfidfEncoder(stored);
   throw new PosterscopeError('MODEL_INVALID', `unknown text encoder kind ${JSON.stringify((stored.row as { kind: unknown }).kind)}`);
 }

@@ -58,3 +58,30 @@ test('encoder rows: a table, fitted encoders give rows of their dimension; bad r
   assert.ok(b!.every((v) => v === 0));
   assert.throws(() => fitTextEncoder('tfidf', ['', '']), (e: unknown) => e instanceof PosterscopeError && e.code === 'DATA_INVALID');
 });
+
+test('loadTextEncoder takes a pretrained sentence row (tiny generated graph + tokenizer of the MiniLM row) and gives its rows', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { SENTENCE_ENCODERS } = await import('../../../src/text/sentence.js');
+  const { tinySentenceEncoder } = await import('../../helpers/text-encoders.js');
+  const root = await mkdtemp(join(tmpdir(), 'posterscope-text-encoder-'));
+  try {
+    const minilm = SENTENCE_ENCODERS.find((r) => r.id === 'minilm-l6')!;
+    const { row } = await tinySentenceEncoder(root, minilm, { dim: 4 });
+    const encoder = await loadTextEncoder(row, { mirrors: [root], cacheDir: join(root, 'cache'), env: {}, offline: true, workers: 1 });
+    try {
+      assert.equal(encoder.id, 'minilm-l6');
+      assert.equal(encoder.dim, 4);
+      assert.match(encoder.fingerprint!, /^minilm-l6-/);
+      const [v] = await encoder.encode(['the dead of night']);
+      assert.equal(v!.length, 4);
+      assert.ok(Math.abs(Math.hypot(...v!) - 1) < 1e-5, 'unit length');
+    } finally {
+      await encoder.release();
+    }
+    await assert.rejects(loadTextEncoder('tfidf'), (e: unknown) => e instanceof PosterscopeError && /fitted at training time/.test(e.message));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
