@@ -15,6 +15,7 @@ import { type GenreScore, type PolicyOverrides, decideGenres, rankGenres, withOv
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import { defaultCacheDir } from '../models/resolve.js';
+import type { PosterReader } from '../ocr/read.js';
 import type { Progress } from '../progress.js';
 import { type BundleManifest, readBundle } from './bundle.js';
 import { loadTextEncoder } from '../text/encoders.js';
@@ -40,6 +41,11 @@ export interface PredictOptions extends PolicyOverrides {
   decode?: DecodeOptions;
   /** Only these inputs are used even when given (evaluate's modality table). Default: all the model accepts. */
   use?: readonly ModelInput[];
+  /**
+   * Read a poster's own text (OCR, see `loadPosterReader`) and use it as the
+   * title when a poster file comes without one and the model reads titles.
+   */
+  readText?: PosterReader;
   /** Called as each input finishes, in completion order. */
   onPrediction?: (prediction: Prediction, index: number) => void;
   /** Called once with the embedding run's counts (backbone passes, cache hits, timing). */
@@ -200,7 +206,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
     };
     const parts = inputs.map((input, index) => {
       try {
-        const p = inputParts(input);
+        const p = { ...inputParts(input) };
         for (const field of ['title', 'plot'] as const) {
           if (p[field] !== undefined && typeof p[field] !== 'string') throw invalidParameterError(field, 'a string', p[field]);
         }
@@ -210,6 +216,19 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
         return undefined;
       }
     });
+    if (options.readText && accepts.includes('title') && use.has('title')) {
+      // A poster without a title: what is printed on it stands in for the title.
+      for (const p of parts) {
+        if (!p || typeof p.image !== 'string' || (p.title?.trim() ?? '') !== '') continue;
+        try {
+          const read = await options.readText.read(p.image, options.decode ? { decode: options.decode } : {});
+          const text = read.text.replace(/\s+/g, ' ').trim();
+          if (text !== '') p.title = text;
+        } catch {
+          // An unreadable poster is reported by the embedding below, with its own error.
+        }
+      }
+    }
     // Text heads first: they need no decoding and answer at once for text-only inputs.
     const textLogits: BranchLogits[] = parts.map(() => ({}));
     const textFeatures: BranchLogits[] = parts.map(() => ({}));

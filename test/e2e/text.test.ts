@@ -164,3 +164,18 @@ test('BAD USAGE - an unknown --fusion or --inputs value lists the valid ones', a
   assert.equal(inputs.code, 2);
   assert.match(inputs.stderr, /Expected one of image, title, plot for --inputs but received string "sound"/);
 });
+
+test('predict --read-text: a poster without a title gets the text read on it as its title', async () => {
+  const { renderTextPoster } = await import('../helpers/text-posters.js');
+  const poster = await renderTextPoster(1);
+  const file = await dir.write('with-text.png', poster.png);
+  const plain = await runCli(['predict', file, '--model', model, '--format', 'json'], { env });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.deepEqual(JSON.parse(plain.stdout)[0].inputs, ['image']);
+  const read = await runCli(['predict', file, '--model', model, '--read-text', '--format', 'json'], { env });
+  assert.equal(read.code, 0, read.stderr);
+  assert.deepEqual(JSON.parse(read.stdout)[0].inputs, ['image', 'title']);
+  // A title given wins over the read text.
+  const given = await runCli(['predict', file, '--model', model, '--read-text', '--plot', 'a funny party', '--format', 'json'], { env });
+  assert.deepEqual(JSON.parse(given.stdout)[0].inputs, ['image', 'title', 'plot']);
+});

@@ -5,6 +5,7 @@ import { checkOneOf, excerpt } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { VIEW_SETS } from '../../image/views.js';
 import { type PredictInput, type Prediction, loadModel } from '../../model/model.js';
+import { loadPosterReader } from '../../ocr/read.js';
 import { type CommandContext, type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -76,6 +77,7 @@ const command: CommandDefinition = {
     model: { type: 'string', valueName: 'DIR', description: 'Model bundle to use', defaultText: 'the built-in default model' },
     title: { type: 'string', valueName: 'TEXT', description: 'The movie\'s title, e.g. "Alien (1979)" (with one poster, or alone)' },
     plot: { type: 'string', valueName: 'TEXT', description: 'The movie\'s plot summary (with one poster, or alone)' },
+    'read-text': { type: 'boolean', description: 'Read each poster\'s own text (OCR, as `posterscope read`) and use it as the title when a poster comes without one' },
     ...posterListOptions,
     threshold: { type: 'string', valueName: 'P', description: 'One global threshold instead of the bundle\'s tuned policy' },
     'top-k': { type: 'string', valueName: 'K', description: 'At most K genres per poster' },
@@ -147,6 +149,8 @@ const command: CommandDefinition = {
     }
     const topK = context.values['top-k'] === undefined ? undefined : integerOption(context, 'top-k', 1, 1, model.genres.length);
     let predictions: Prediction[];
+    const { path: _path, ...load } = backboneLoadOptions(context, progress);
+    const reader = context.values['read-text'] === true ? await loadPosterReader({}, load).catch(async (error) => { await model.release(); throw error; }) : undefined;
     try {
       predictions = await model.predict(inputs, {
         ...(threshold !== undefined ? { threshold } : {}),
@@ -157,9 +161,10 @@ const command: CommandDefinition = {
         decode: decodeOptionsOf(context),
         // A progress bar only pays for itself on batches.
         ...(inputs.length > 1 ? { progress } : {}),
+        ...(reader ? { readText: reader } : {}),
       });
     } finally {
-      await model.release();
+      await Promise.all([model.release(), reader?.release()]);
     }
     for (const [index, row] of textRows) {
       const p = predictions[index]!;
