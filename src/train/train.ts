@@ -23,6 +23,7 @@ import { type EvaluationReport, evaluateScores } from '../eval/report.js';
 import type { DecodeOptions } from '../image/poster.js';
 import { parseViews, viewName } from '../image/views.js';
 import { createHash } from 'node:crypto';
+import { loadPosterReader } from '../ocr/read.js';
 import { type BundleManifest, type EpochRecord, type Fusion, type InputHead, type SplitRecord, writeBundle } from '../model/bundle.js';
 import { type BranchLogits, concatFeatures, fuseScores } from '../model/fusion.js';
 import { Random } from '../random.js';
@@ -92,6 +93,11 @@ export interface TrainOptions extends Omit<DatasetOptions, 'strict'>, LoadBackbo
   textLearningRate?: number;
   /** Also tune a logit shift per subset of inputs on validation (see tuneSubsetShifts). */
   subsetShifts?: boolean;
+  /**
+   * Read the text printed on each poster that has no title (OCR, see
+   * `loadPosterReader`) and use it as the title; read text is cached by content hash.
+   */
+  readText?: boolean;
 }
 
 export interface TrainResult {
@@ -150,10 +156,33 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const dataset = await readDataset(options);
   log(formatDatasetReport(dataset.report));
   const genres = dataset.genres;
+  if (options.readText) {
+    const untitled = dataset.rows.filter((row) => row.image !== null && !row.title && row.genres.length > 0);
+    if (untitled.length > 0) {
+      const reader = await loadPosterReader({}, options);
+      let found = 0;
+      try {
+        progress.start('read', untitled.length, 'posters');
+        for (const row of untitled) {
+          const read = await reader.read(row.image!, options.decode ? { decode: options.decode } : {}).catch(() => undefined);
+          const title = read?.text.replace(/\s+/g, ' ').trim();
+          if (title) {
+            row.title = title;
+            found++;
+          }
+          progress.tick();
+        }
+        progress.done();
+      } finally {
+        await reader.release();
+      }
+      log(`read text: ${found} of ${untitled.length} posters without a title got the text read on them as their title`);
+    }
+  }
   const text = dataset.report.text;
   const inputs: ModelInput[] = options.inputs
     ? MODEL_INPUTS.filter((i) => options.inputs!.includes(i))
-    : MODEL_INPUTS.filter((i) => (i === 'image' ? options.images.length > 0 : i === 'title' ? (text?.withTitle ?? 0) > 0 : (text?.withPlot ?? 0) > 0));
+    : MODEL_INPUTS.filter((i) => (i === 'image' ? options.images.length > 0 : i === 'title' ? (text?.withTitle ?? 0) > 0 || dataset.rows.some((r) => r.title) : (text?.withPlot ?? 0) > 0));
   if (inputs.length === 0) throw new PosterscopeError('DATA_INVALID', `${options.data}: nothing to train on: no --images and no title or plot text`);
   const withImage = inputs.includes('image');
   const hasText = (row: (typeof dataset.rows)[number]) => (inputs.includes('title') && !!row.title) || (inputs.includes('plot') && !!row.plot);
