@@ -5,7 +5,10 @@
  *   (the first run of this script fills the cache and says so);
  * - cold `posterscope predict poster.jpg`: process start to exit, backbone from the mirror;
  * - end-to-end predict throughput over the unlabeled posters (posters/s and
- *   backbone passes/s) and its ratio to model-only throughput; peak RSS.
+ *   backbone passes/s) and its ratio to model-only throughput; peak RSS;
+ * - what a title and plot add to predict: the same posters with embeddings
+ *   cached, poster only vs poster + title + plot, ms per poster (`-- --text`:
+ *   this section alone).
  * Numbers only: nothing is asserted.
  *
  * Environment: POSTERSCOPE_SHARED (default ../shared); POSTERSCOPE_CACHE (default a
@@ -16,7 +19,8 @@ import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadBackbone } from '../src/backbone/backbone.js';
-import { DEFAULT_MODEL_PATH, loadModel } from '../src/model/model.js';
+import { readPosterList } from '../src/data/dataset.js';
+import { DEFAULT_MODEL_PATH, type PredictInput, loadModel } from '../src/model/model.js';
 import { readBundle } from '../src/model/bundle.js';
 import { train } from '../src/train/train.js';
 import { load, measureModelOnly } from './model-only.js';
@@ -28,8 +32,10 @@ const mirrors = [join(shared, 'models')];
 const posters = join(shared, 'data', 'posters');
 const rows: string[][] = [['measure', 'value', 'target']];
 
-// 1. Training with cached embeddings, same settings as the default model.
 const { manifest } = await readBundle(DEFAULT_MODEL_PATH);
+// `npm run bench:model -- --text`: only section 4 (what text adds to predict).
+if (!process.argv.includes('--text')) {
+// 1. Training with cached embeddings, same settings as the default model.
 const training = manifest.training!;
 const options = {
   data: join(posters, 'labels.csv'),
@@ -38,7 +44,8 @@ const options = {
   cacheDir,
   mirrors,
   offline: true,
-  views: manifest.views,
+  views: manifest.views!,
+  ...(typeof training.metadata === 'string' ? { metadata: join(posters, 'metadata.csv') } : {}),
   trainViews: training.trainViews,
   head: manifest.heads[0]!.spec,
   loss: training.loss,
@@ -72,7 +79,7 @@ rows.push(['cold predict, 1 poster, process start to exit (s, median of 5)', tim
 
 // 3. Throughput over the unlabeled posters, nothing cached.
 // Model-only is measured right before and right after, and the ratio uses their mean.
-const backbone = await loadBackbone(manifest.backbone.spec, { mirrors, cacheDir, offline: true });
+const backbone = await loadBackbone(manifest.backbone!.spec, { mirrors, cacheDir, offline: true });
 const modelBefore = await measureModelOnly(backbone, 8);
 const files = (await readdir(join(posters, 'unlabeled'))).map((f) => join(posters, 'unlabeled', f));
 const model = await loadModel(DEFAULT_MODEL_PATH, { mirrors, cacheDir, offline: true });
@@ -90,11 +97,39 @@ const modelOnly = (modelBefore.rate + modelAfter.rate) / 2;
 const ok = predictions.filter((p) => !p.error).length;
 rows.push(['model-only backbone passes/s (batch 16), before / after', `${modelBefore.rate.toFixed(0)} / ${modelAfter.rate.toFixed(0)}`, '']);
 rows.push(['model-only core-ms per pass', ((modelBefore.cpuMs + modelAfter.cpuMs) / 2).toFixed(2), '']);
-rows.push([`predict ${ok} unlabeled posters (${manifest.views.join('+')}), posters/s`, (ok / seconds).toFixed(1), '']);
+rows.push([`predict ${ok} unlabeled posters (${manifest.views!.join('+')}), posters/s`, (ok / seconds).toFixed(1), '']);
 rows.push(['predict backbone passes/s', (predictPasses / seconds).toFixed(0), '']);
 rows.push(['predict core-ms per poster / per pass', `${((used.user + used.system) / 1000 / files.length).toFixed(1)} / ${((used.user + used.system) / 1000 / predictPasses).toFixed(2)}`, '']);
 rows.push(['ratio to model-only', (predictPasses / seconds / modelOnly).toFixed(2), '>= 0.85']);
 rows.push(['load average during predict', loadDuring, '']);
+}
+
+// 4. What text adds: the unlabeled posters with their metadata title and plot, embeddings cached (warmed first).
+if (manifest.inputs.accepts.length > 1) {
+  const meta = await readPosterList({ data: join(posters, 'metadata.csv'), images: [join(posters, 'unlabeled')] });
+  const withPoster = meta.rows.filter((r) => r.image !== null);
+  const textModel = await loadModel(DEFAULT_MODEL_PATH, { mirrors, cacheDir, offline: true });
+  const imageOnly = withPoster.map((r) => r.image!);
+  const withText = withPoster.map((r) => ({ image: r.image!, ...(r.title ? { title: r.title } : {}), ...(r.plot ? { plot: r.plot } : {}) }));
+  await textModel.predict(imageOnly); // warm the cache
+  const time = async (inputs: PredictInput[]) => {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await textModel.predict(inputs);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best / inputs.length;
+  };
+  const a = await time(imageOnly);
+  const b = await time(withText);
+  const textOnly = await time(withPoster.map((r) => ({ ...(r.title ? { title: r.title } : {}), ...(r.plot ? { plot: r.plot } : {}) })));
+  await textModel.release();
+  rows.push([`predict ${withPoster.length} posters, embeddings cached: poster only / + title + plot (ms per poster, best of 3)`, `${a.toFixed(2)} / ${b.toFixed(2)}`, '']);
+  rows.push(['predict: what title + plot add (ms per poster)', (b - a).toFixed(2), '<= 5']);
+  rows.push(['predict title + plot, no poster (ms per input)', textOnly.toFixed(2), '']);
+  rows.push(['load average', load(), '']);
+}
 rows.push(['peak RSS (MB)', (process.resourceUsage().maxRSS / 1024).toFixed(0), '']);
 
 const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));

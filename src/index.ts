@@ -23,6 +23,17 @@ export {
 } from './backbone/registry.js';
 export { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbone/backbone.js';
 
+// Pretrained sentence encoders (text -> vectors)
+export {
+  SENTENCE_ENCODERS,
+  getSentenceEncoderSpec,
+  checkSentenceEncoderSpec,
+  loadSentenceEncoder,
+  type SentenceEncoder,
+  type SentenceEncoderSpec,
+  type LoadSentenceEncoderOptions,
+} from './text/sentence.js';
+
 // Model files
 export {
   resolveModelFile,
@@ -44,8 +55,13 @@ export { stratifiedSplit, type SplitOptions, type SplitResult } from './data/spl
 
 // Models: predict, evaluate, train
 export { loadModel, DEFAULT_MODEL_PATH, type GenreModel, type Prediction, type PredictOptions, type GenreScore, type LoadModelOptions } from './model/model.js';
-export { evaluate, type EvaluateOptions, type ModelEvaluation } from './model/evaluate.js';
-export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type WriteBundleOptions, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type SplitRecord } from './model/bundle.js';
+export { evaluate, formatModalities, MODALITIES, type EvaluateOptions, type ModelEvaluation, type Modality } from './model/evaluate.js';
+export { MODEL_INPUTS, type ModelInput } from './model/inputs.js';
+export type { PredictInput, InputLogits } from './model/model.js';
+export { TEXT_ENCODERS, DEFAULT_TEXT_ENCODER, fitTextEncoder, loadTextEncoder, type TextEncoder, type TextEncoderRow, type StoredTextEncoder } from './text/encoders.js';
+export { normalizeText } from './text/normalize.js';
+export { fitTfidf, transformTfidf, type TfidfModel, type TfidfSettings } from './text/tfidf.js';
+export { readBundle, writeBundle, readSplit, upgradeBundle, BUNDLE_VERSION, type WriteBundleOptions, type Bundle, type BundleContents, type BundleManifest, type ImageHead, type InputHead, type Fusion, type SplitRecord } from './model/bundle.js';
 export type { HeadSpec } from './model/head.js';
 export { train, type TrainOptions, type TrainResult } from './train/train.js';
 export { TRAIN_DEFAULTS } from './train/defaults.js';

@@ -1,5 +1,6 @@
-// posterscope web page: uploads posters to /v1/predict/batch and marks genres
-// on the client, so moving the threshold or top-k never re-runs inference.
+// posterscope web page: uploads posters (with an optional title and plot each)
+// to /v1/predict/batch, or text alone as JSON, and marks genres on the client,
+// so moving the threshold or top-k never re-runs inference.
 // Genres are marked by the library's own rule (src/eval/decide.ts, served as
 // /decide.js), so the page and the server always agree.
 import { decideGenres, genreThresholds, withOverrides } from './decide.js';
@@ -21,19 +22,27 @@ const ui = {
   csv: $('#download-csv'),
   json: $('#download-json'),
   metrics: $('#model-metrics'),
+  textForm: $('#text-form'),
+  textTitle: $('#text-title'),
+  textPlot: $('#text-plot'),
+  textNote: $('#text-note'),
+  textError: $('#text-error'),
 };
+
+const INPUT_NAMES = { image: 'poster', title: 'title', plot: 'plot' };
+const DEFAULT_MAX_TEXT_BYTES = 20000;
 
 const CHUNK = 8; // posters per request: results appear progressively and requests stay small
 const VISIBLE_BARS = 8; // the rest of the 25 genres fold into a <details>
 
-/** @type {{ genres: string[], views: string[], thresholds: { global: number, perGenre?: (number|null)[], topK?: number, atLeastOne?: boolean } } | null} */
+/** @type {{ genres: string[], accepts?: string[], limits?: { maxTextBytes: number }, views: string[], thresholds: { global: number, perGenre?: (number|null)[], topK?: number, atLeastOne?: boolean } } | null} */
 let model = null;
 let sliderMoved = false; // once moved, the slider replaces any per-genre thresholds
 let generation = 0; // bumped by Clear and the TTA toggle; older responses are dropped
 let controller = new AbortController(); // aborts the requests of older generations
 let queue = Promise.resolve();
 let nextId = 0;
-/** @type {{ id: number, file: File, name: string, url: string, scores: {genre: string, score: number}[] | null, error: {code: string, message: string} | null, pending: boolean, card: HTMLElement, row: HTMLTableRowElement }[]} */
+/** @type {{ id: number, file: File | null, name: string, url: string | null, title: string, plot: string, inputs: string[], textOpen: boolean, scores: {genre: string, score: number}[] | null, error: {code: string, message: string} | null, pending: boolean, card: HTMLElement, row: HTMLTableRowElement }[]} */
 let items = [];
 
 const fmt = (x) => x.toFixed(2);
@@ -87,10 +96,11 @@ function setStatus(text) {
 
 function updateStatus() {
   const pending = items.filter((it) => it.pending).length;
-  if (pending > 0) return setStatus(`Predicting ${plural(pending, 'poster')}…`);
-  if (items.length === 0) return setStatus(model ? 'Ready: add posters to see their genres.' : ui.status.textContent);
+  const noun = items.some((it) => !it.file) ? 'input' : 'poster';
+  if (pending > 0) return setStatus(`Predicting ${plural(pending, noun)}…`);
+  if (items.length === 0) return setStatus(model ? 'Ready: add posters (or type a title and plot) to see their genres.' : ui.status.textContent);
   const rejected = items.filter((it) => it.error).length;
-  setStatus(`Done: ${plural(items.length, 'poster')}${rejected ? `, ${rejected} rejected` : ''}.`);
+  setStatus(`Done: ${plural(items.length, noun)}${rejected ? `, ${rejected} rejected` : ''}.`);
 }
 
 function barRow({ genre, score }) {
@@ -103,14 +113,50 @@ function barRow({ genre, score }) {
     el('span', { class: 'visually-hidden state' }));
 }
 
+/** What the model used, and any text it was given but does not read. */
+function usedLine(item) {
+  const used = item.inputs.map((input) => INPUT_NAMES[input] ?? input);
+  const given = [item.title.trim() && 'title', item.plot.trim() && 'plot'].filter(Boolean);
+  const ignored = given.filter((input) => !item.inputs.includes(input));
+  const line = el('p', { class: 'used', 'data-inputs': item.inputs.join(',') }, `Used: ${used.join(' + ') || 'nothing'}`);
+  if (ignored.length) line.append(' ', el('span', { class: 'ignored', text: `(${ignored.join(' and ')} not read by this model)` }));
+  return line;
+}
+
+/** The card's title and plot boxes: change them and predict this poster again. */
+function textEditor(item) {
+  const id = `item-${item.id}`;
+  const title = el('input', { type: 'text', id: `${id}-title`, value: item.title, autocomplete: 'off' });
+  const plot = el('textarea', { id: `${id}-plot`, rows: 3, value: item.plot });
+  const form = el('form', { class: 'text-form-item' },
+    el('label', { htmlFor: `${id}-title`, text: 'Title' }), title,
+    el('label', { htmlFor: `${id}-plot`, text: 'Plot' }), plot,
+    el('button', { type: 'submit', class: 'secondary', text: item.file ? 'Predict again with this text' : 'Predict again' }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!item.file && !title.value.trim() && !plot.value.trim()) return;
+    Object.assign(item, { title: title.value, plot: plot.value, textOpen: true, refocus: true });
+    predict([item]);
+  });
+  const details = el('details', { class: 'text-edit', open: item.textOpen }, el('summary', { text: item.file ? (item.title || item.plot ? 'Title and plot' : 'Add title and plot') : 'Edit text' }), form);
+  details.addEventListener('toggle', () => (item.textOpen = details.open));
+  return details;
+}
+
 function renderCard(item) {
-  const thumb = el('div', { class: 'thumb' });
-  const img = el('img', { src: item.url, alt: '', loading: 'lazy' });
-  img.addEventListener('error', () => img.replaceWith(el('span', { class: 'no-preview', text: 'no preview' })));
-  thumb.append(img);
+  let thumb;
+  if (item.file) {
+    thumb = el('div', { class: 'thumb' });
+    const img = el('img', { src: item.url, alt: '', loading: 'lazy' });
+    img.addEventListener('error', () => img.replaceWith(el('span', { class: 'no-preview', text: 'no preview' })));
+    thumb.append(img);
+  } else {
+    thumb = el('div', { class: 'thumb text-only', 'aria-hidden': 'true', text: 'text only' });
+  }
   const body = el('div', { class: 'body' }, el('h3', { class: 'name', text: item.name, title: item.name }));
   if (item.pending) body.append(el('p', { class: 'pending', text: 'Predicting…' }));
   if (item.error) body.append(el('p', { class: 'error', role: 'alert', text: item.error.message }));
+  if (item.scores) body.append(usedLine(item));
   if (item.scores) {
     body.append(el('p', { class: 'genres' }));
     const lists = el('ol', { class: 'bars', 'aria-label': `Genre scores for ${item.name}` }, ...item.scores.slice(0, VISIBLE_BARS).map(barRow));
@@ -120,12 +166,25 @@ function renderCard(item) {
       body.append(el('details', { class: 'more' }, el('summary', { text: `${rest.length} more genres` }), el('ol', { class: 'bars', start: VISIBLE_BARS + 1 }, ...rest.map(barRow))));
     }
   }
-  const card = el('article', { class: `result${item.pending ? ' is-pending' : ''}${item.error ? ' has-error' : ''}`, 'data-input': item.name }, thumb, body);
+  if (!item.pending) body.append(textEditor(item));
+  const card = el('article', { class: `result${item.pending ? ' is-pending' : ''}${item.error ? ' has-error' : ''}${item.file ? '' : ' is-text'}`, 'data-input': item.name }, thumb, body);
+  // Re-rendering replaces the card: keep the keyboard in it (on the card while it
+  // predicts, then back on the text boxes' button), never dropped to the page.
+  const refocus = item.refocus || item.card?.contains(document.activeElement);
   if (item.card) item.card.replaceWith(card);
   else ui.results.append(card);
   item.card = card;
+  if (refocus) {
+    const target = card.querySelector('.text-edit[open] button') ?? card.querySelector('.text-edit summary');
+    item.refocus = !target;
+    if (target) target.focus();
+    else {
+      card.tabIndex = -1;
+      card.focus();
+    }
+  }
   if (!item.row) {
-    item.row = el('tr', {}, el('th', { scope: 'row' }), el('td'), el('td'));
+    item.row = el('tr', {}, el('th', { scope: 'row' }), el('td'), el('td'), el('td'));
     ui.tableBody.append(item.row);
   }
   mark(item);
@@ -133,8 +192,9 @@ function renderCard(item) {
 
 /** Re-marks one poster's genres from its scores: no request. */
 function mark(item) {
-  const [nameCell, genresCell, topCell] = item.row.children;
+  const [nameCell, genresCell, topCell, usedCell] = item.row.children;
   nameCell.textContent = item.name;
+  usedCell.textContent = item.scores ? item.inputs.map((input) => INPUT_NAMES[input] ?? input).join(' + ') : '';
   if (!item.scores) {
     genresCell.textContent = item.error ? item.error.message : 'predicting…';
     genresCell.className = item.error ? 'error' : 'muted';
@@ -181,11 +241,40 @@ function restart() {
   controller = new AbortController();
 }
 
-async function postBatch(chunk, query, signal) {
-  for (let attempt = 0; ; attempt++) {
+const utf8Bytes = (text) => new TextEncoder().encode(text).length;
+const maxTextBytes = () => model?.limits?.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
+
+/** Why an item's text would be refused (413), said before sending it; null when it fits. */
+function textProblem(item) {
+  for (const field of ['title', 'plot']) {
+    const bytes = utf8Bytes(item[field]);
+    if (bytes > maxTextBytes()) return { code: 'TOO_LARGE', message: `${item.name}: the ${field} is ${bytes} bytes; the server takes at most ${maxTextBytes()}` };
+  }
+  return null;
+}
+
+const textOf = (item) => {
+  const text = {};
+  if (item.title.trim()) text.title = item.title;
+  if (item.plot.trim()) text.plot = item.plot;
+  return text;
+};
+
+/** One request for a chunk: posters as multipart (their text in the field `texts`), text alone as JSON. */
+function batchRequest(chunk) {
+  if (chunk[0].file) {
     const form = new FormData();
     for (const item of chunk) form.append('images', item.file, item.name);
-    const response = await fetch(`/v1/predict/batch${query}`, { method: 'POST', body: form, signal });
+    // Only sent when some poster has text, so poster-only requests stay as they were.
+    if (chunk.some((item) => item.title.trim() || item.plot.trim())) form.append('texts', JSON.stringify(chunk.map(textOf)));
+    return { body: form };
+  }
+  return { body: JSON.stringify({ items: chunk.map(textOf) }), headers: { 'content-type': 'application/json' } };
+}
+
+async function postBatch(chunk, query, signal) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`/v1/predict/batch${query}`, { method: 'POST', ...batchRequest(chunk), signal });
     // 503 = the server is busy with other posters: wait and retry a few times.
     if (response.status === 503 && attempt < 3) {
       await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
@@ -194,8 +283,18 @@ async function postBatch(chunk, query, signal) {
     const body = await response.json().catch(() => null);
     if (response.ok && Array.isArray(body)) return body;
     const error = body?.error ?? { code: `HTTP_${response.status}`, message: `the server answered ${response.status} ${response.statusText}` };
-    return chunk.map((item) => ({ input: item.name, genres: [], scores: [], error: { code: error.code, message: error.message.startsWith(item.name) || chunk.length > 1 ? error.message : `${item.name}: ${error.message}` } }));
+    return chunk.map((item) => ({ input: item.name, inputs: [], genres: [], scores: [], error: { code: error.code, message: error.message.startsWith(item.name) || chunk.length > 1 ? error.message : `${item.name}: ${error.message}` } }));
   }
+}
+
+/** Chunks of at most CHUNK items, posters and text-only inputs apart (they go in different request forms). */
+function chunksOf(batch) {
+  const chunks = [];
+  for (const kind of [true, false]) {
+    const same = batch.filter((item) => Boolean(item.file) === kind);
+    for (let i = 0; i < same.length; i += CHUNK) chunks.push(same.slice(i, i + CHUNK));
+  }
+  return chunks;
 }
 
 function predict(batch) {
@@ -207,9 +306,21 @@ function predict(batch) {
   refreshSummary();
   updateStatus();
   queue = queue.then(async () => {
-    for (let i = 0; i < batch.length; i += CHUNK) {
+    for (const all of chunksOf(batch)) {
       if (ours !== generation) return;
-      const chunk = batch.slice(i, i + CHUNK);
+      // Text over the server's limit is refused here, on its own card, rather than failing the whole chunk.
+      for (const item of all) {
+        const problem = textProblem(item);
+        if (problem) Object.assign(item, { pending: false, error: problem, scores: null, inputs: [] });
+      }
+      const refused = all.filter((item) => item.error);
+      refused.forEach(renderCard);
+      const chunk = all.filter((item) => !item.error);
+      if (refused.length) {
+        refreshSummary();
+        updateStatus();
+      }
+      if (chunk.length === 0) continue;
       let predictions;
       try {
         predictions = await postBatch(chunk, query, signal);
@@ -219,7 +330,7 @@ function predict(batch) {
       if (ours !== generation) return;
       chunk.forEach((item, j) => {
         const p = predictions[j] ?? { error: { code: 'MISSING', message: `${item.name}: no result from the server` } };
-        Object.assign(item, { pending: false, error: p.error ?? null, scores: p.error ? null : [...p.scores].sort((a, b) => b.score - a.score) });
+        Object.assign(item, { pending: false, error: p.error ?? null, inputs: p.inputs ?? (p.error ? [] : ['image']), scores: p.error ? null : [...p.scores].sort((a, b) => b.score - a.score) });
         renderCard(item);
       });
       refreshSummary();
@@ -228,11 +339,23 @@ function predict(batch) {
   });
 }
 
+function newItem(fields) {
+  return { id: nextId++, file: null, url: null, title: '', plot: '', inputs: [], textOpen: false, scores: null, error: null, pending: true, card: null, row: null, ...fields };
+}
+
 function addFiles(files) {
-  const added = [...files].map((file) => ({ id: nextId++, file, name: file.name, url: URL.createObjectURL(file), scores: null, error: null, pending: true, card: null, row: null }));
+  const added = [...files].map((file) => newItem({ file, name: file.name, url: URL.createObjectURL(file) }));
   if (added.length === 0) return;
   items.push(...added);
   predict(added);
+}
+
+/** Text-only mode: a title and / or a plot, no poster. */
+function addText(title, plot) {
+  const name = title.trim() || `plot: ${plot.trim().slice(0, 40)}${plot.trim().length > 40 ? '…' : ''}`;
+  const item = newItem({ name, title, plot });
+  items.push(item);
+  predict([item]);
 }
 
 // ---- downloads
@@ -247,17 +370,20 @@ function download(name, type, text) {
 }
 
 function exported() {
-  return items.filter((it) => !it.pending).map((it) => (it.error ? { input: it.name, genres: [], scores: [], error: it.error } : { input: it.name, genres: decide(it.scores), scores: it.scores }));
+  const text = (it) => ({ ...(it.title.trim() ? { title: it.title } : {}), ...(it.plot.trim() ? { plot: it.plot } : {}) });
+  return items
+    .filter((it) => !it.pending)
+    .map((it) => (it.error ? { input: it.name, inputs: [], ...text(it), genres: [], scores: [], error: it.error } : { input: it.name, inputs: it.inputs, ...text(it), genres: decide(it.scores), scores: it.scores }));
 }
 
 const csvField = (value) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
 
 function toCsv(rows) {
   const genres = model?.genres ?? rows.find((r) => r.scores.length)?.scores.map((s) => s.genre).sort() ?? [];
-  const lines = [['input', 'genres', 'error', ...genres].map(csvField).join(',')];
+  const lines = [['input', 'genres', 'error', 'inputs', ...genres].map(csvField).join(',')];
   for (const row of rows) {
     const score = new Map(row.scores.map((s) => [s.genre, s.score]));
-    const cells = [row.input, row.genres.join('|'), row.error?.message ?? '', ...genres.map((g) => (score.has(g) ? String(Number(score.get(g).toFixed(4))) : ''))];
+    const cells = [row.input, row.genres.join('|'), row.error?.message ?? '', row.inputs.join('|'), ...genres.map((g) => (score.has(g) ? String(Number(score.get(g).toFixed(4))) : ''))];
     lines.push(cells.map(csvField).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
@@ -307,6 +433,20 @@ ui.clear.addEventListener('click', () => {
   refreshSummary();
   updateStatus();
 });
+ui.textForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const title = ui.textTitle.value;
+  const plot = ui.textPlot.value;
+  if (!title.trim() && !plot.trim()) {
+    ui.textError.textContent = 'Type a title or a plot first.';
+    ui.textTitle.focus();
+    return;
+  }
+  ui.textError.textContent = '';
+  addText(title, plot);
+  ui.textTitle.value = '';
+  ui.textPlot.value = '';
+});
 ui.csv.addEventListener('click', () => download('posterscope-genres.csv', 'text/csv', toCsv(exported())));
 ui.json.addEventListener('click', () => download('posterscope-genres.json', 'application/json', `${JSON.stringify(exported(), null, 2)}\n`));
 
@@ -327,18 +467,28 @@ async function loadModelInfo() {
   if (thresholds.topK) ui.topK.value = String(thresholds.topK);
   ui.topK.max = String(model.genres.length);
   if (thresholds.perGenre && ui.thresholdNote) ui.thresholdNote.hidden = false;
-  if (views.length <= 1 && views[0] === 'native') {
+  if ((views.length <= 1 && views[0] === 'native') || !(model.accepts ?? ['image']).includes('image')) {
     ui.tta.disabled = true; // this model looks at one view only: nothing to toggle
     ui.tta.checked = false;
   }
   ui.tta.title = `Checked: ${views.join(' + ')}; unchecked: native only`;
+  const accepts = model.accepts ?? ['image'];
+  if (!accepts.includes('title') && !accepts.includes('plot')) {
+    ui.textNote.hidden = false;
+    ui.textNote.textContent = 'This model reads posters only: text is sent, and each result says what was used.';
+  } else if (!accepts.includes('image')) {
+    ui.textNote.hidden = false;
+    ui.textNote.textContent = 'This model reads text only: posters need a title or plot.';
+  }
   const test = metrics?.test;
   const prior = test?.baselines?.prior;
+  const readsPosters = accepts.includes('image');
+  const reads = readsPosters ? `${model.backbone?.id ?? 'unknown'} backbone` : `reads ${accepts.join(' and ')}, no poster`;
   ui.metrics.textContent = test
-    ? `On ${test.rows ? `${test.rows} ` : ''}posters it never saw in training, micro-F1 ${fmt3(test.microF1)} and mAP ${fmt3(test.mAP)}` +
+    ? `On ${test.rows ? `${test.rows} ` : ''}${readsPosters ? 'posters' : 'movies'} it never saw in training, micro-F1 ${fmt3(test.microF1)} and mAP ${fmt3(test.mAP)}` +
       (prior ? `; guessing from genre frequencies alone gets micro-F1 ${fmt3(prior.microF1)}${prior.mAP !== undefined ? `, mAP ${fmt3(prior.mAP)}` : ''}` : '') +
-      `. Model ${model.version ?? ''}, ${model.backbone?.id ?? 'unknown'} backbone, ${model.genres.length} genres.`
-    : `No test metrics recorded for this model (${model.backbone?.id ?? 'unknown'} backbone, ${model.genres.length} genres).`;
+      `. Model ${model.version ?? ''}, ${reads}, ${model.genres.length} genres.`
+    : `No test metrics recorded for this model (${reads}, ${model.genres.length} genres).`;
   markAll();
   updateStatus();
 }

@@ -13,10 +13,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PosterscopeError } from '../errors.js';
-import type { WorkerReply, WorkerRequest } from './onnx-worker.js';
+import type { TensorFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
+
+export type { TensorFeed } from './onnx-worker.js';
 
 export interface RunnerOptions {
+  /** The input `run` feeds (image models: one float32 tensor). */
   inputName: string;
+  /** Further inputs the model must have, fed by name through `runFeeds` (text models: token ids, attention mask, ...). */
+  extraInputNames?: readonly string[];
   outputName: string;
   /** Intra-op threads per worker. Default 1. */
   threads?: number;
@@ -48,6 +53,12 @@ export interface InferenceRunner {
    * `input` is transferred to a worker: use the one in the result afterwards.
    */
   run(input: Float32Array, shape: readonly number[]): Promise<RunResult>;
+  /**
+   * Runs one batch given as several named tensors (float32 or int64, e.g. a
+   * text model's input_ids and attention_mask); returns the output tensor.
+   * The feeds' buffers are transferred to a worker and not handed back.
+   */
+  runFeeds(feeds: readonly TensorFeed[]): Promise<{ data: Float32Array; dims: readonly number[] }>;
   release(): Promise<void>;
 }
 
@@ -159,6 +170,7 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
     sessions.set(thread, session);
     for (const [kind, names, name] of [
       ['input', loaded.inputNames, options.inputName],
+      ...(options.extraInputNames ?? []).map((extra) => ['input', loaded.inputNames, extra] as const),
       ['output', loaded.outputNames, options.outputName],
     ] as const) {
       if (!names.includes(name)) {
@@ -167,20 +179,36 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
       }
     }
   }
+  // The least busy replica; a worker runs one batch at a time, so this spreads batches over the cores.
+  const leastBusy = (): InferenceThread => {
+    if (sessions.size === 0) throw new PosterscopeError('INVALID_ARGUMENT', 'the model was released');
+    let thread: InferenceThread | undefined;
+    for (const candidate of sessions.keys()) {
+      if (!candidate.dead && (!thread || candidate.busy < thread.busy)) thread = candidate;
+    }
+    if (!thread) throw new PosterscopeError('MODEL_INVALID', 'every inference worker is gone');
+    return thread;
+  };
   return {
     workers: replicas.length,
     async run(input, shape) {
-      if (sessions.size === 0) throw new PosterscopeError('INVALID_ARGUMENT', 'the backbone was released');
-      // The least busy replica; a worker runs one batch at a time, so this spreads batches over the cores.
-      let thread: InferenceThread | undefined;
-      for (const candidate of sessions.keys()) {
-        if (!candidate.dead && (!thread || candidate.busy < thread.busy)) thread = candidate;
-      }
-      if (!thread) throw new PosterscopeError('MODEL_INVALID', 'every inference worker is gone');
+      const thread = leastBusy();
       thread.busy++;
       try {
         const reply = await request(thread, { type: 'run', id: nextRequestId++, session: sessions.get(thread)!, input, shape: [...shape] }, [input.buffer as ArrayBuffer]);
         if (reply.type === 'result') return { data: reply.data, dims: reply.dims, input: reply.input };
+        throw new PosterscopeError('MODEL_INVALID', `inference failed: ${reply.type === 'error' ? reply.message : 'unexpected reply'}`);
+      } finally {
+        thread.busy--;
+      }
+    },
+    async runFeeds(feeds) {
+      const thread = leastBusy();
+      thread.busy++;
+      try {
+        const message: WorkerRequest = { type: 'run-feeds', id: nextRequestId++, session: sessions.get(thread)!, feeds: feeds.map((f) => ({ ...f, dims: [...f.dims] })) };
+        const reply = await request(thread, message, [...new Set(feeds.map((f) => f.data.buffer as ArrayBuffer))]);
+        if (reply.type === 'feeds-result') return { data: reply.data, dims: reply.dims };
         throw new PosterscopeError('MODEL_INVALID', `inference failed: ${reply.type === 'error' ? reply.message : 'unexpected reply'}`);
       } finally {
         thread.busy--;

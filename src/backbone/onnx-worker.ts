@@ -15,12 +15,21 @@ import ort from 'onnxruntime-node';
 export type WorkerRequest =
   | { type: 'load'; id: number; model: Uint8Array; inputName: string; outputName: string; threads: number }
   | { type: 'run'; id: number; session: number; input: Float32Array; shape: number[] }
+  | { type: 'run-feeds'; id: number; session: number; feeds: TensorFeed[] }
   | { type: 'release'; id: number; session: number }
   | { type: 'cpu'; id: number };
+
+/** One named input of a model with several (token ids, attention mask, ...): float32 or int64. */
+export interface TensorFeed {
+  name: string;
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
 
 export type WorkerReply =
   | { type: 'loaded'; id: number; inputNames: readonly string[]; outputNames: readonly string[] }
   | { type: 'result'; id: number; data: Float32Array; dims: readonly number[]; input: Float32Array }
+  | { type: 'feeds-result'; id: number; data: Float32Array; dims: readonly number[] }
   | { type: 'released'; id: number }
   | { type: 'cpu'; id: number; cpu: { tid: number; runNs: number; threadNs: number; runs: number } }
   | { type: 'error'; id: number; message: string; input?: Float32Array };
@@ -81,6 +90,20 @@ async function handle(request: WorkerRequest): Promise<void> {
       const data = out.data as Float32Array;
       const reply: WorkerReply = { type: 'result', id: request.id, data, dims: out.dims, input: request.input };
       port.postMessage(reply, [data.buffer as ArrayBuffer, request.input.buffer as ArrayBuffer]);
+      return;
+    }
+    case 'run-feeds': {
+      const entry = sessions.get(request.session);
+      if (!entry) throw new Error('the session was released');
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const feed of request.feeds) {
+        feeds[feed.name] = new ort.Tensor(feed.data instanceof BigInt64Array ? 'int64' : 'float32', feed.data, feed.dims);
+      }
+      const result = await entry.session.run(feeds);
+      const out = result[entry.outputName];
+      if (!out || out.type !== 'float32') throw new Error(`output "${entry.outputName}" is not a float32 tensor`);
+      const data = out.data as Float32Array;
+      port.postMessage({ type: 'feeds-result', id: request.id, data, dims: out.dims } satisfies WorkerReply, [data.buffer as ArrayBuffer]);
       return;
     }
     case 'release': {

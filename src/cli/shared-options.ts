@@ -126,6 +126,9 @@ export const posterListOptions = {
   'id-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the poster id', defaultText: 'id/Id/imdb_id/imdbId, else the path column, else column 0' },
   'path-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with an image path instead of <id>.jpg', defaultText: 'image/path, if any' },
   strict: { type: 'boolean', description: 'Malformed rows are fatal instead of reported' },
+  'title-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the movie title', defaultText: 'title/name, if any' },
+  'plot-column': { type: 'string', valueName: 'NAME|INDEX', description: 'Column with the plot summary', defaultText: 'plot/overview/description, if any' },
+  metadata: { type: 'string', valueName: 'FILE', description: 'CSV or JSON Lines with id, title, plot (and year), joined on the id' },
 } satisfies Record<string, OptionDefinition>;
 
 /** `--data` with genres, as train, evaluate and audit read it. */
@@ -147,7 +150,13 @@ export function datasetOptionsOf(context: CommandContext) {
   const idColumn = columnOption(context, 'id-column');
   const genresColumn = columnOption(context, 'genres-column');
   const pathColumn = columnOption(context, 'path-column');
+  const titleColumn = columnOption(context, 'title-column');
+  const plotColumn = columnOption(context, 'plot-column');
+  const metadata = stringOption(context, 'metadata');
   return {
+    ...(titleColumn !== undefined ? { titleColumn } : {}),
+    ...(plotColumn !== undefined ? { plotColumn } : {}),
+    ...(metadata !== undefined ? { metadata } : {}),
     ...(idColumn !== undefined ? { idColumn } : {}),
     ...(genresColumn !== undefined ? { genresColumn } : {}),
     ...(pathColumn !== undefined ? { pathColumn } : {}),
@@ -156,11 +165,12 @@ export function datasetOptionsOf(context: CommandContext) {
 }
 
 /** `--data FILE --images DIR...` as PosterListOptions, or undefined without --data. */
-export function posterListOf(context: CommandContext) {
+export function posterListOf(context: CommandContext, options: { imagesOptional?: boolean } = {}) {
   const data = stringOption(context, 'data');
   if (!data) return undefined;
   const images = listOption(context, 'images');
-  if (images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
+  // predict can read a table's titles and plots alone; every other command needs the posters.
+  if (images.length === 0 && !options.imagesOptional) throw usageError('--data needs --images DIR (the folder holding the posters)');
   const { genresColumn: _genres, ...columns } = datasetOptionsOf(context);
   return { data, images, ...columns };
 }

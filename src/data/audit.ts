@@ -22,6 +22,7 @@ import { type ErrorCode, PosterscopeError, checkInteger, excerpt, invalidParamet
 import { type DecodeOptions, decodePoster } from '../image/poster.js';
 import { printable } from '../printable.js';
 import { type Progress, silentProgress } from '../progress.js';
+import { type TextReport, formatTextReport } from './metadata.js';
 import { DATASET_FORMATS, type DatasetOptions, type DatasetReport, type GenreCount, readDataset } from './dataset.js';
 import { walkImageFiles } from './files.js';
 import { nearPairs, perceptualHash } from './phash.js';
@@ -49,7 +50,7 @@ export interface SplitMember {
   hash?: string;
 }
 
-export interface AuditOptions extends Pick<DatasetOptions, 'data' | 'images' | 'idColumn' | 'genresColumn' | 'pathColumn' | 'extensions' | 'strict'> {
+export interface AuditOptions extends Pick<DatasetOptions, 'data' | 'images' | 'idColumn' | 'genresColumn' | 'pathColumn' | 'extensions' | 'strict' | 'titleColumn' | 'plotColumn' | 'metadata'> {
   /**
    * A split to check for leakage: a file (a posterscope bundle's `split.json` or
    * its folder, a JSON object `{ id: split }`, a JSON object of id lists, or a CSV
@@ -107,6 +108,8 @@ export interface AuditReport {
   genres: GenreCount[];
   rare: GenreCount[];
   rowsWithoutGenres: number;
+  /** Titles and plots found (text columns or --metadata), when there are any. */
+  text?: TextReport;
   /** Genre pairs seen together, most frequent first. */
   cooccurrence: GenrePair[];
   splits: null | {
@@ -229,8 +232,8 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
   }
   // Read the split first: a bad split file should fail before minutes of decoding.
   const members = typeof splitsOption === 'string' ? await readSplits(splitsOption) : splitsOption;
-  const { data, images, idColumn, genresColumn, pathColumn, extensions, strict } = options;
-  const dataset = await readDataset({ data, images, idColumn, genresColumn, pathColumn, extensions, strict });
+  const { data, images, idColumn, genresColumn, pathColumn, extensions, strict, titleColumn, plotColumn, metadata } = options;
+  const dataset = await readDataset({ data, images, idColumn, genresColumn, pathColumn, extensions, strict, titleColumn, plotColumn, metadata });
   const { rows } = dataset;
 
   // Rows by id, and the distinct poster files they use.
@@ -379,6 +382,7 @@ export async function auditDataset(options: AuditOptions): Promise<AuditReport> 
     genres,
     rare: genres.filter((g) => g.count < rare).sort((a, b) => a.count - b.count || (a.genre < b.genre ? -1 : 1)),
     rowsWithoutGenres: dataset.report.rowsWithoutGenres,
+    ...(dataset.report.text ? { text: dataset.report.text } : {}),
     cooccurrence,
     splits,
     leakage,
@@ -473,6 +477,7 @@ export function formatAudit(report: AuditReport): string {
   check('rare', `rare genres (< ${s.rare} posters)`, [report.rare.map((g) => `${g.genre} ${num(g.count)}`).join(', ')], 1);
   out.push(`genres (${report.genres.length}, most frequent first): ${report.genres.map((g) => `${g.genre} ${num(g.count)}`).join(', ')}`);
   if (report.rowsWithoutGenres > 0) out.push(`rows without genres: ${num(report.rowsWithoutGenres)}`);
+  if (report.text) out.push(formatTextReport(report.text));
   if (report.cooccurrence.length > 0) {
     out.push('genres seen together most often (lift = count / count if independent):');
     out.push(...report.cooccurrence.slice(0, 8).map((p) => `      ${p.genres.join(' + ')}: ${num(p.count)} (lift ${p.lift.toFixed(2)})`));

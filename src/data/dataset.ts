@@ -26,10 +26,11 @@
 import { stat } from 'node:fs/promises';
 import { PosterscopeError, excerpt, invalidParameterError } from '../errors.js';
 import { ID_EXTENSIONS, ImageFolders } from './files.js';
+import { type RowText, type TextColumnOptions, type TextReport, formatTextReport, readRowText } from './metadata.js';
 import { COLUMN_NAMES, type ColumnSpec, type Table, cellText, findColumn, readTable, resolveColumn } from './table.js';
 import { printable } from '../printable.js';
 
-export interface PosterListOptions {
+export interface PosterListOptions extends TextColumnOptions {
   /** CSV or JSON Lines (.jsonl/.ndjson) file. */
   data: string;
   /** Folders searched, in order, for each row's image. */
@@ -66,6 +67,9 @@ export interface PosterRow {
   id: string;
   /** Path of the poster, null when no file was found. */
   image: string | null;
+  /** The movie's title and plot, where the table or the metadata table has them. */
+  title?: string;
+  plot?: string;
 }
 
 export interface DatasetRow extends PosterRow {
@@ -90,6 +94,8 @@ export interface PosterListReport {
   malformed: Array<{ line: number; reason: string }>;
   /** Rows whose id was already seen (they are kept; the split groups them). */
   duplicateIds: number;
+  /** Titles and plots found (absent when the table has no text columns and no metadata was given). */
+  text?: TextReport;
 }
 
 export interface DatasetReport extends PosterListReport {
@@ -317,7 +323,11 @@ export async function readPosterList(options: PosterListOptions): Promise<Poster
   const { keyed, extensions } = await openTable(options);
   refuseBadRows(options, keyed.malformed, keyed.rows.length);
   const { images, report } = await locate(keyed.rows, options, extensions, keyed.malformed);
-  return { rows: keyed.rows.map((row, i) => ({ line: row.line, id: row.id, image: images[i]! })), report };
+  const text = await readRowText(keyed.table, keyed.rows, [keyed.idIndex, keyed.pathIndex], options);
+  return {
+    rows: keyed.rows.map((row, i) => ({ line: row.line, id: row.id, image: images[i]!, ...text.texts[i] })),
+    report: { ...report, ...(text.report ? { text: text.report } : {}) },
+  };
 }
 
 // ---------------------------------------------------------------- genres
@@ -377,7 +387,7 @@ function readGenres(keyed: KeyedTable, options: DatasetOptions) {
     if (reason !== null) malformed.push({ line: row.line, reason });
     else rows.push({ ...row, genres: [...new Set(genres)] });
   }
-  return { format, rows, malformed };
+  return { format, rows, malformed, columns: listIndex >= 0 ? [listIndex] : oneHot };
 }
 
 function checkGenreOptions(options: DatasetOptions): { minCount: number; fixed: string[] | undefined } {
@@ -431,14 +441,16 @@ export async function readDataset(options: DatasetOptions): Promise<Dataset> {
   const droppedGenres = found.filter((g) => !vocabulary.has(g)).map((genre) => ({ genre, count: counts.get(genre)! }));
 
   const { images, report: base } = await locate(parsed.rows, options, extensions, malformed);
+  const text = await readRowText(keyed.table, parsed.rows, [keyed.idIndex, keyed.pathIndex, ...parsed.columns], options);
   let rowsWithoutGenres = 0;
   const rows: DatasetRow[] = parsed.rows.map((raw, i) => {
     const kept = raw.genres.filter((g) => vocabulary.has(g)).sort((a, b) => vocabulary.get(a)! - vocabulary.get(b)!);
     if (kept.length === 0) rowsWithoutGenres++;
-    return { line: raw.line, id: raw.id, image: images[i]!, genres: kept };
+    return { line: raw.line, id: raw.id, image: images[i]!, ...(text.texts[i] as RowText), genres: kept };
   });
   const report: DatasetReport = {
     ...base,
+    ...(text.report ? { text: text.report } : {}),
     format: parsed.format,
     genreCounts: genres.map((genre) => ({ genre, count: counts.get(genre) ?? 0 })).sort(byCount),
     droppedGenres: droppedGenres.sort(byCount),
@@ -501,8 +513,9 @@ function genreCells(list: GenreCount[]): string[] {
  */
 export function formatDatasetReport(report: DatasetReport): string {
   const out = [`${report.file}: ${num(report.rows)} rows (${DATASET_FORMATS[report.format]})`];
-  out.push(`images: ${num(report.imagesFound)} found, ${num(report.imagesMissing)} missing`);
-  if (report.imagesMissing > 0) {
+  if (report.imagesFound === 0 && report.text) out.push('images: none (text only)');
+  else out.push(`images: ${num(report.imagesFound)} found, ${num(report.imagesMissing)} missing`);
+  if (report.imagesMissing > 0 && !(report.imagesFound === 0 && report.text)) {
     const more = report.imagesMissing > report.missingExamples.length ? ', …' : '';
     out.push(`  not found: ${report.missingExamples.join(', ')}${more}`);
   }
@@ -511,6 +524,7 @@ export function formatDatasetReport(report: DatasetReport): string {
     for (const m of report.malformed.slice(0, 10)) out.push(`  line ${m.line}: ${m.reason}`);
     if (report.malformed.length > 10) out.push(`  … and ${num(report.malformed.length - 10)} more`);
   }
+  if (report.text) out.push(formatTextReport(report.text));
   if (report.duplicateIds > 0) out.push(`duplicate ids: ${num(report.duplicateIds)} rows (kept together when splitting)`);
   if (report.rowsWithoutGenres > 0) out.push(`rows without genres: ${num(report.rowsWithoutGenres)}`);
   out.push(`genres (${report.genreCounts.length}, most frequent first):`);

@@ -52,6 +52,9 @@ export const COLUMN_NAMES = {
   path: ['image', 'path'],
   genres: ['genres', 'genre'],
   split: ['split', 'set', 'subset', 'fold'],
+  title: ['title', 'name'],
+  plot: ['plot', 'overview', 'description', 'summary', 'synopsis'],
+  year: ['year'],
 } as const satisfies Record<string, readonly string[]>;
 
 function dataError(file: string, why: string, cause?: unknown): PosterscopeError {

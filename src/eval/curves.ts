@@ -244,7 +244,7 @@ export function confidentMistakes(
   names: readonly string[],
   thresholds: ArrayLike<number>,
   perGenre = 3,
-  posters?: ReadonlyArray<{ id: string; image: string }>,
+  posters?: ReadonlyArray<{ id: string; image?: string }>,
 ): GenreMistakes[] {
   const genres = names.length;
   checkMatrix('scores', scores, rows, genres, 'scores');
@@ -254,7 +254,7 @@ export function confidentMistakes(
   const setOf = (matrix: Uint8Array, r: number) => names.filter((_, g) => matrix[r * genres + g]);
   const mistake = (row: number, g: number): ConfidentMistake => ({
     row,
-    ...(posters?.[row] ? { id: posters[row].id, image: posters[row].image } : {}),
+    ...(posters?.[row] ? { id: posters[row].id, ...(posters[row].image ? { image: posters[row].image } : {}) } : {}),
     score: scores[row * genres + g]!,
     trueGenres: setOf(labels, row),
     predictedGenres: setOf(predicted, row),
@@ -325,7 +325,7 @@ export interface ChartsInput {
   trainPrior?: Float32Array;
   seed?: number;
   /** Names of the rows, for the mistakes gallery. */
-  posters?: ReadonlyArray<{ id: string; image: string }>;
+  posters?: ReadonlyArray<{ id: string; image?: string }>;
   /** Genre counts per split; default `{ evaluated: counts of labels }`. */
   balance?: Record<string, number[]>;
   history?: readonly EpochPoint[];

@@ -27,11 +27,18 @@ import { PosterscopeError } from '../errors.js';
 import { parseViews } from '../image/views.js';
 import type { ThresholdPolicy } from '../eval/decide.js';
 import type { EvaluationReport } from '../eval/report.js';
+import type { StoredTextEncoder, TextEncoderRow } from '../text/encoders.js';
+import type { TfidfSettings } from '../text/tfidf.js';
+import { MODEL_INPUTS, type ModelInput } from './inputs.js';
 import type { DenseLayer, HeadSpec, HeadWeights, Standardizer } from './head.js';
 
 export const BUNDLE_FORMAT = 'posterscope-bundle';
-/** 2: a list of heads, each for one input with its own standardisation; split.json's checksum. */
-export const BUNDLE_VERSION = 2;
+/**
+ * 2: a list of heads, each for one input with its own standardisation; split.json's checksum.
+ * 3: heads for text inputs (title, plot) with their fitted text encoder, a fusion of the
+ *    heads' logits, the inputs the model accepts and was tuned on; no backbone for a text-only model.
+ */
+export const BUNDLE_VERSION = 3;
 
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -49,6 +56,74 @@ const headSpec: z.ZodType<HeadSpec> = z.discriminatedUnion('type', [
 ]);
 const layerRef = z.object({ inputs: positive, outputs: positive, weight: tensorRef, bias: tensorRef });
 const standardizeRef = z.object({ mean: tensorRef, scale: tensorRef });
+const modelInput = z.enum(MODEL_INPUTS);
+const ngramRange = z.tuple([positive, positive]);
+const tfidfSettings: z.ZodType<TfidfSettings> = z.object({
+  wordNgrams: ngramRange,
+  charNgrams: ngramRange.nullable(),
+  maxFeatures: positive,
+  charShare: unit,
+  minDf: positive,
+  sublinearTf: z.boolean(),
+});
+const textEncoderRow: z.ZodType<TextEncoderRow> = z.object({ id: z.string(), kind: z.literal('tfidf'), description: z.string(), settings: tfidfSettings });
+/** A fitted text encoder: its row, its vocabulary here, its idf in weights.bin. */
+const textEncoderRef = z.object({ row: textEncoderRow, terms: z.array(z.string()), idf: tensorRef });
+/** How the heads' logits become one score: summed around the genre prior, each head weighted (per-branch calibration). */
+const fusionRecord = z.object({
+  type: z.literal('sum'),
+  /** Logit of the training prior per genre: the point every head's logits are centred on. */
+  center: z.array(z.number()),
+  /** Per-head weight, tuned on validation over every subset of inputs. */
+  weights: z.partialRecord(modelInput, z.number()),
+  /**
+   * Weights for one subset of inputs (tuned on validation rows that have it): summed evidence
+   * from partly redundant heads is over-confident, so each subset gets its own calibration.
+   */
+  subsets: z
+    .array(
+      z.object({
+        inputs: z.array(modelInput).min(1),
+        weights: z.partialRecord(modelInput, z.number()),
+        /** Added to the subset's fused logit, so the bundle's one threshold suits every subset. */
+        shift: z.number().optional(),
+      }),
+    )
+    .optional(),
+});
+export type FusionRecord = z.infer<typeof fusionRecord>;
+/**
+ * `concat`: the inputs' features (standardised image embedding, TF-IDF rows)
+ * concatenated in `inputs` order, zeros for an absent input, then one
+ * presence flag per input, into an MLP (trained with branch dropout).
+ */
+const concatRef = z.object({
+  type: z.literal('concat'),
+  /** Logit of the training prior per genre (the score of a row with no input, in evaluate). */
+  center: z.array(z.number()),
+  inputs: z.array(modelInput).min(1),
+  /** Feature width of each input, in `inputs` order. */
+  dims: z.array(positive),
+  spec: headSpec,
+  layers: z.array(layerRef).min(1),
+});
+/** A concat fusion with its layers as arrays. */
+export interface ConcatFusion {
+  type: 'concat';
+  center: number[];
+  inputs: ModelInput[];
+  dims: number[];
+  spec: HeadSpec;
+  layers: DenseLayer[];
+}
+export type Fusion = FusionRecord | ConcatFusion;
+const inputsRecord = z.object({
+  /** Inputs the model reads: a prediction may give any non-empty subset of them. */
+  accepts: z.array(modelInput).min(1),
+  /** The subsets of inputs the threshold policy and fusion weights were tuned on (validation split). */
+  tunedOn: z.array(z.array(modelInput).min(1)),
+});
+export type InputsRecord = z.infer<typeof inputsRecord>;
 
 /** How the threshold policy was tuned (recorded by `train`). */
 const tuningRecord = z.looseObject({
@@ -140,6 +215,33 @@ const common = {
   weights: z.object({ file: z.literal('weights.bin'), sha256: sha256Hex, bytes: count }),
 };
 
+const headRef = z.object({ input: modelInput, encoder: textEncoderRef.optional(), standardize: standardizeRef, spec: headSpec, layers: z.array(layerRef).min(1) });
+
+const manifestV3 = z
+  .object({
+    ...common,
+    formatVersion: z.literal(3),
+    /** Absent for a model without an image head (text only). */
+    backbone: common.backbone.optional(),
+    views: common.views.optional(),
+    /** One head per input the model reads (image, title, plot), each at most once. */
+    heads: z.array(headRef).min(1),
+    fusion: z.discriminatedUnion('type', [fusionRecord, concatRef]).optional(),
+    inputs: inputsRecord,
+    split: z.object({ file: z.literal('split.json'), sha256: sha256Hex }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const inputs = m.heads.map((h) => h.input);
+    if (new Set(inputs).size !== inputs.length) ctx.addIssue({ code: 'custom', path: ['heads'], message: `expected one head per input, got ${inputs.join(', ')}` });
+    if (m.heads.length > 1 && !m.fusion) ctx.addIssue({ code: 'custom', path: ['fusion'], message: 'expected a fusion for several heads' });
+    if (inputs.includes('image') && (!m.backbone || !m.views)) ctx.addIssue({ code: 'custom', path: ['backbone'], message: 'expected a backbone and views for the image head' });
+    m.heads.forEach((h, i) => {
+      if ((h.input === 'image') !== (h.encoder === undefined)) ctx.addIssue({ code: 'custom', path: ['heads', i, 'encoder'], message: h.input === 'image' ? 'the image head has no text encoder' : 'expected the text encoder of a text head' });
+    });
+    if (m.fusion && m.fusion.center.length !== m.genres.length) ctx.addIssue({ code: 'custom', path: ['fusion', 'center'], message: `expected ${m.genres.length} values (one per genre)` });
+  });
+export type BundleManifest = z.infer<typeof manifestV3>;
+
 const manifestV2 = z.object({
   ...common,
   formatVersion: z.literal(2),
@@ -148,7 +250,6 @@ const manifestV2 = z.object({
   /** split.json, tied to this manifest by its checksum. */
   split: z.object({ file: z.literal('split.json'), sha256: sha256Hex }).optional(),
 });
-export type BundleManifest = z.infer<typeof manifestV2>;
 
 const manifestV1 = z.object({
   ...common,
@@ -168,21 +269,28 @@ const splitSchema = z.object({
 });
 export type SplitRecord = z.infer<typeof splitSchema>;
 
-/** A head for one input, with the standardisation of its features, as arrays. */
-export interface ImageHead extends HeadWeights {
-  readonly input: 'image';
+/** A head for one input, with the standardisation of its features (and, for text, the fitted encoder), as arrays. */
+export interface InputHead extends HeadWeights {
+  readonly input: ModelInput;
   readonly standardizer: Standardizer;
+  /** Title and plot heads: the text encoder that makes their features. */
+  readonly encoder?: StoredTextEncoder;
 }
+/** The head of a format 2 bundle (kept for callers written against it). */
+export type ImageHead = InputHead;
 
 /** What `writeBundle` needs: the manifest's content with tensors as arrays (format, offsets and checksums are the writer's job). */
 export interface BundleContents {
   createdAt: string;
   posterscopeVersion: string;
-  backbone: BundleManifest['backbone'];
-  views: string[];
+  backbone?: BundleManifest['backbone'];
+  views?: string[];
   clean?: CleanRecord;
   genres: string[];
-  heads: ImageHead[];
+  heads: InputHead[];
+  fusion?: Fusion;
+  /** Default: every head's input accepted, tuned on all of them together. */
+  inputs?: InputsRecord;
   thresholds: BundleManifest['thresholds'];
   metrics?: BundleMetrics;
   history?: EpochRecord[];
@@ -194,7 +302,9 @@ export interface Bundle {
   readonly path: string;
   readonly manifest: BundleManifest;
   /** The heads with their tensors, shapes checked against each other and the genres. */
-  readonly heads: readonly ImageHead[];
+  readonly heads: readonly InputHead[];
+  /** How the heads are combined (absent for one head), tensors as arrays. */
+  readonly fusion?: Fusion;
 }
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
@@ -232,8 +342,15 @@ async function readJson(dir: string, file: string): Promise<{ text: string; valu
   }
 }
 
-/** A format 1 manifest in today's shape: its one head becomes the image head. */
-function upgradeV1(v1: z.infer<typeof manifestV1>): BundleManifest {
+type ManifestV2 = z.infer<typeof manifestV2>;
+
+/** A format 2 manifest in today's shape: an image-only model, tuned on the image. */
+function upgradeV2(v2: ManifestV2): BundleManifest {
+  return { ...v2, formatVersion: 3, inputs: { accepts: ['image'], tunedOn: [['image']] } };
+}
+
+/** A format 1 manifest in format 2's shape: its one head becomes the image head. */
+function upgradeV1(v1: z.infer<typeof manifestV1>): ManifestV2 {
   const { format, createdAt, posterscopeVersion, backbone, views, clean, genres, standardize, head, thresholds, metrics, history, training, weights } = v1;
   return {
     format,
@@ -261,15 +378,20 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
   if (typeof version === 'number' && version > BUNDLE_VERSION) {
     throw invalid(dir, `format version ${version} is newer than this posterscope reads (${BUNDLE_VERSION}); upgrade posterscope`);
   }
-  const manifest = version === 1 ? upgradeV1(parseWith(manifestV1, value, dir, 'manifest.json')) : parseWith(manifestV2, value, dir, 'manifest.json');
+  const manifest =
+    version === 1
+      ? upgradeV2(upgradeV1(parseWith(manifestV1, value, dir, 'manifest.json')))
+      : version === 2
+        ? upgradeV2(parseWith(manifestV2, value, dir, 'manifest.json'))
+        : parseWith(manifestV3, value, dir, 'manifest.json');
   try {
-    checkBackboneSpec(manifest.backbone.spec, 'backbone.spec');
+    if (manifest.backbone) checkBackboneSpec(manifest.backbone.spec, 'backbone.spec');
   } catch (error) {
     throw invalid(dir, `manifest.json field ${(error as Error).message}`);
   }
   try {
     // A hand-edited view list is the bundle's fault (MODEL_INVALID), not the command line's.
-    parseViews(manifest.views);
+    if (manifest.views) parseViews(manifest.views);
   } catch (error) {
     throw invalid(dir, `manifest.json field views: ${(error as Error).message}`);
   }
@@ -277,7 +399,7 @@ export function parseManifest(value: unknown, dir: string): BundleManifest {
 }
 
 /** Tensors laid out in weights.bin in a fixed order: per head the standardisation, then each layer's weight and bias. */
-function packTensors(heads: readonly ImageHead[]) {
+function packTensors(heads: readonly InputHead[], fusion?: Fusion) {
   const chunks: Float32Array[] = [];
   let length = 0;
   const add = (values: Float32Array): TensorRef => {
@@ -287,17 +409,22 @@ function packTensors(heads: readonly ImageHead[]) {
   };
   const refs = heads.map((head) => ({
     input: head.input,
+    ...(head.encoder ? { encoder: { row: head.encoder.row, terms: head.encoder.model.terms, idf: add(head.encoder.model.idf) } } : {}),
     standardize: { mean: add(head.standardizer.mean), scale: add(head.standardizer.scale) },
     spec: head.spec,
     layers: head.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: add(l.weight), bias: add(l.bias) })),
   }));
+  const fusionRef =
+    fusion?.type === 'concat'
+      ? { ...fusion, layers: fusion.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, weight: add(l.weight), bias: add(l.bias) })) }
+      : fusion;
   const all = new Float32Array(length);
   let offset = 0;
   for (const chunk of chunks) {
     all.set(chunk, offset);
     offset += chunk.length;
   }
-  return { refs, bytes: Buffer.from(all.buffer) };
+  return { refs, fusionRef, bytes: Buffer.from(all.buffer) };
 }
 
 /** The manifest's JSON text: keys in a fixed order, so the same bundle always gives the same bytes. */
@@ -307,11 +434,13 @@ export function manifestText(m: BundleManifest): string {
     formatVersion: m.formatVersion,
     createdAt: m.createdAt,
     posterscopeVersion: m.posterscopeVersion,
-    backbone: m.backbone,
-    views: m.views,
+    ...(m.backbone ? { backbone: m.backbone } : {}),
+    ...(m.views ? { views: m.views } : {}),
     ...(m.clean ? { clean: m.clean } : {}),
     genres: m.genres,
     heads: m.heads,
+    ...(m.fusion ? { fusion: m.fusion } : {}),
+    inputs: m.inputs,
     thresholds: m.thresholds,
     ...(m.metrics ? { metrics: m.metrics } : {}),
     ...(m.history ? { history: m.history } : {}),
@@ -351,14 +480,18 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
     throw new PosterscopeError('INVALID_ARGUMENT', `${dir} holds other files and no model bundle: write the bundle to a new or empty folder`, { subject: dir });
   }
   for (const head of contents.heads) checkImageHead(head, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'heads' }));
-  const { refs, bytes } = packTensors(contents.heads);
+  if (contents.fusion?.type === 'concat') checkConcat(contents.fusion, contents.genres.length, (reason) => new PosterscopeError('INVALID_ARGUMENT', `cannot write ${dir}: ${reason}`, { subject: 'fusion' }));
+  const { refs, fusionRef, bytes } = packTensors(contents.heads, contents.fusion);
   const splitText = split ? `${JSON.stringify(split)}\n` : undefined;
-  const { heads: _heads, ...rest } = contents;
+  const { heads: _heads, inputs, fusion: _fusion, ...rest } = contents;
+  const accepts = contents.heads.map((h) => h.input);
   const manifest: BundleManifest = {
     ...rest,
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_VERSION,
     heads: refs as BundleManifest['heads'],
+    ...(fusionRef ? { fusion: fusionRef as BundleManifest['fusion'] } : {}),
+    inputs: inputs ?? { accepts, tunedOn: [accepts] },
     ...(splitText ? { split: { file: 'split.json' as const, sha256: sha256(splitText) } } : {}),
     weights: { file: 'weights.bin', sha256: sha256(bytes), bytes: bytes.length },
   };
@@ -371,8 +504,16 @@ export async function writeBundle(dir: string, contents: BundleContents, split?:
   return manifest;
 }
 
+function checkConcat(fusion: ConcatFusion, genres: number, refuse: (reason: string) => PosterscopeError): void {
+  const width = fusion.dims.reduce((a, b) => a + b, 0) + fusion.inputs.length;
+  if (fusion.dims.length !== fusion.inputs.length) throw refuse(`the concat fusion has ${fusion.dims.length} widths for ${fusion.inputs.length} inputs`);
+  checkImageHead({ input: 'image', spec: fusion.spec, layers: fusion.layers, standardizer: { mean: new Float32Array(width), scale: new Float32Array(width) } }, genres, (reason) =>
+    refuse(`the concat fusion${reason.replace(/^the image head/, '')}`),
+  );
+}
+
 /** Shapes must agree, so a hand-edited manifest fails on load and not mid-prediction. */
-function checkImageHead(head: ImageHead, genres: number, refuse: (reason: string) => PosterscopeError): void {
+function checkImageHead(head: InputHead, genres: number, refuse: (reason: string) => PosterscopeError): void {
   const fail = (what: string) => refuse(`the ${head.input} head ${what}`);
   const layers = head.layers;
   const expected = head.spec.type === 'mlp' ? 2 : 1;
@@ -383,6 +524,8 @@ function checkImageHead(head: ImageHead, genres: number, refuse: (reason: string
   });
   if (layers[layers.length - 1]!.outputs !== genres) throw fail(`gives ${layers[layers.length - 1]!.outputs} outputs for ${genres} genres (head outputs do not match the genre list)`);
   const inputs = layers[0]!.inputs;
+  if (head.encoder && head.encoder.model.terms.length !== inputs) throw fail(`text encoder gives ${head.encoder.model.terms.length} features, the head takes ${inputs}`);
+  if (head.encoder && head.encoder.model.idf.length !== inputs) throw fail(`text encoder has ${head.encoder.model.idf.length} idf values for ${inputs} terms`);
   if (head.standardizer.mean.length !== inputs || head.standardizer.scale.length !== inputs) throw fail(`standardisation does not match the head input (${inputs})`);
 }
 
@@ -414,7 +557,7 @@ export async function readBundle(path: string): Promise<Bundle> {
     if (ref.offset + ref.length > values.length) throw invalid(given, `manifest.json field ${field} lies outside weights.bin`);
     return values.subarray(ref.offset, ref.offset + ref.length);
   };
-  const heads = manifest.heads.map((h, i): ImageHead => {
+  const heads = manifest.heads.map((h, i): InputHead => {
     const at = `heads[${i}]`;
     const layers: DenseLayer[] = h.layers.map((l, k) => ({
       inputs: l.inputs,
@@ -423,10 +566,18 @@ export async function readBundle(path: string): Promise<Bundle> {
       bias: tensor(l.bias, `${at}.layers[${k}].bias`),
     }));
     const standardizer = { mean: tensor(h.standardize.mean, `${at}.standardize.mean`), scale: tensor(h.standardize.scale, `${at}.standardize.scale`) };
-    return { input: h.input, spec: h.spec, layers, standardizer };
+    const encoder = h.encoder ? { encoder: { row: h.encoder.row, model: { settings: h.encoder.row.settings, terms: h.encoder.terms, idf: tensor(h.encoder.idf, `${at}.encoder.idf`) } } } : {};
+    return { input: h.input, spec: h.spec, layers, standardizer, ...encoder };
   });
   for (const head of heads) checkImageHead(head, manifest.genres.length, (reason) => invalid(given, reason));
-  return { path: given, manifest, heads };
+  let fusion: Fusion | undefined = manifest.fusion?.type === 'sum' ? manifest.fusion : undefined;
+  if (manifest.fusion?.type === 'concat') {
+    const f = manifest.fusion;
+    const layers = f.layers.map((l, k) => ({ inputs: l.inputs, outputs: l.outputs, weight: tensor(l.weight, `fusion.layers[${k}].weight`), bias: tensor(l.bias, `fusion.layers[${k}].bias`) }));
+    fusion = { ...f, layers };
+    checkConcat(fusion, manifest.genres.length, (reason) => invalid(given, reason));
+  }
+  return { path: given, manifest, heads, ...(fusion ? { fusion } : {}) };
 }
 
 /**
@@ -456,7 +607,7 @@ export async function readSplit(bundle: Pick<Bundle, 'path' | 'manifest'>): Prom
  * Older bundles load without it: this is for keeping them current.
  *
  * @example
- *   (await upgradeBundle('models/default')).formatVersion // -> 2
+ *   (await upgradeBundle('models/default')).formatVersion // -> 3
  */
 export async function upgradeBundle(dir: string): Promise<BundleManifest> {
   const { path, manifest: read } = await readBundle(dir);

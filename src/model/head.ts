@@ -39,11 +39,35 @@ export function standardize(s: Standardizer, x: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * The non-zero columns of row `n` of `x` when the row is sparse (a TF-IDF
+ * row: a few hundred of 8,192), else null; sparse rows take the short loop.
+ */
+export function sparseColumns(x: Float32Array, n: number, inputs: number): Int32Array | null {
+  const xo = n * inputs;
+  let count = 0;
+  for (let i = 0; i < inputs; i++) if (x[xo + i] !== 0) count++;
+  if (count * 4 > inputs) return null;
+  const columns = new Int32Array(count);
+  for (let i = 0, k = 0; i < inputs; i++) if (x[xo + i] !== 0) columns[k++] = i;
+  return columns;
+}
+
 /** y[n, o] = b[o] + sum_i x[n, i] W[o, i] */
 export function denseForward(layer: DenseLayer, x: Float32Array, rows: number, out: Float32Array): void {
   const { inputs, outputs, weight, bias } = layer;
   for (let n = 0; n < rows; n++) {
     const xo = n * inputs;
+    const columns = inputs >= 256 ? sparseColumns(x, n, inputs) : null;
+    if (columns) {
+      for (let o = 0; o < outputs; o++) {
+        const wo = o * inputs;
+        let sum = bias[o]!;
+        for (let k = 0; k < columns.length; k++) sum += x[xo + columns[k]!]! * weight[wo + columns[k]!]!;
+        out[n * outputs + o] = sum;
+      }
+      continue;
+    }
     for (let o = 0; o < outputs; o++) {
       const wo = o * inputs;
       let sum = bias[o]!;

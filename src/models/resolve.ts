@@ -115,7 +115,7 @@ export async function resolveModelFile(spec: ModelFileSpec, options: ResolveOpti
   const warn = options.onWarning ?? ((message: string) => process.stderr.write(`posterscope: warning: ${message}\n`));
   const looked: string[] = [];
   const found = (path: string, source: ResolvedModelFile['source'], sha256: string): ResolvedModelFile => {
-    if (spec.sha256 === null) warn(`no sha256 known for ${spec.fileName}; accepted ${path} on size alone`);
+    if (spec.sha256 === null) warn(`no sha256 known for ${spec.fileName}; accepted ${path} ${spec.size === null ? 'unverified' : 'on size alone'}`);
     return { path, source, sha256 };
   };
 

@@ -176,7 +176,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
         `refused by worker ${id}: the job asks for the model with checksum ${short(request.model.checksum)}, this worker has ${m.path} (${short(checksum)}); start a worker with --model pointing at that bundle`,
       );
     }
-    const viewsTag = createHash('sha256').update((request.views ?? m.manifest.views).join(',')).digest('hex').slice(0, 8);
+    const viewsTag = createHash('sha256').update((request.views ?? m.manifest.views ?? []).join(',')).digest('hex').slice(0, 8);
     const keyOf = (sha: string) => `predictions/${checksum.slice(0, 16)}-${viewsTag}/${shard(sha)}/${sha}.json`;
     const rows = await rowsOf(manifest.entries, (e) => [keyOf(e.sha256)]);
     const todo = manifest.entries.filter((_, i) => rows[i] === undefined);

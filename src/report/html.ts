@@ -225,7 +225,7 @@ export function renderReportPage(page: ReportPage): string {
           .filter(([, m]) => m)
           .map(([name, m]) => [escapeHtml(name), f3(m!.microF1), f3(m!.precision), f3(m!.recall), f3(m!.macroF1), f3(m!.mAP), f3(m!.baselines?.prior?.microF1), f3(m!.baselines?.prior?.mAP), f3(m!.baselines?.random?.microF1), f3(m!.baselines?.random?.mAP)]),
       )
-    : `<p>This model reads: <strong>${escapeHtml(inputs)}</strong> (backbone ${escapeHtml(manifest.backbone.id)}, views ${escapeHtml(manifest.views.join(', '))}${manifest.clean ? ', text removed first' : ''}). ` +
+    : `<p>This model reads: <strong>${escapeHtml(inputs)}</strong> (${manifest.backbone ? `backbone ${escapeHtml(manifest.backbone.id)}, views ${escapeHtml((manifest.views ?? []).join(', '))}` : 'no poster backbone'}${manifest.clean ? ', text removed first' : ''}). ` +
       `A comparison of inputs (image, title, plot, all) appears here once a model reads more than the poster. All inputs together: micro-F1 ${f3(report.microF1)}, mAP ${f3(report.mAP)} (prior ${f3(prior.microF1)} / ${f3(prior.mAP)}, random ${f3(random.microF1)} / ${f3(random.mAP)}).</p>`;
 
   const figure = (m: ChartedEvaluation['charts']['mistakes'][number]['falsePositives'][number], genre: string) => {
@@ -273,7 +273,7 @@ export function renderReportPage(page: ReportPage): string {
   const body = [
     '<a class="skip" href="#main">Skip to the report</a>',
     `<header><h1>posterscope report</h1><p class="meta">${escapeHtml(heading)}</p>`,
-    `<p class="meta">${genres.length} genres · backbone ${escapeHtml(manifest.backbone.id)} · model made ${escapeHtml(manifest.createdAt)} · report made ${escapeHtml(page.createdAt ?? new Date().toISOString())}</p>`,
+    `<p class="meta">${genres.length} genres · ${manifest.backbone ? `backbone ${escapeHtml(manifest.backbone.id)}` : 'text only'} · model made ${escapeHtml(manifest.createdAt)} · report made ${escapeHtml(page.createdAt ?? new Date().toISOString())}</p>`,
     `${summary}<nav aria-label="Contents"><ol>${toc}</ol></nav></header>`,
     `<main id="main">${sections.join('\n')}</main>`,
     `<footer>posterscope ${escapeHtml(VERSION)}. Baselines: ${escapeHtml(prior.description)}; ${escapeHtml(random.description)}.</footer>`,

@@ -158,7 +158,7 @@ export interface TrainingReportInput {
   test: EvaluationReport;
   scores: Float32Array;
   labels: Uint8Array;
-  posters: ReadonlyArray<{ id: string; image: string }>;
+  posters: ReadonlyArray<{ id: string; image?: string }>;
   /** Training prior and seed the test evaluation used. */
   prior: Float32Array;
   seed: number;

@@ -14,10 +14,9 @@
  * decoded or sent to the backbone any further, so it cannot make the next
  * requests wait, time out or be refused.
  */
-import type { PosterSource } from '../embed/pipeline.js';
 import { PosterscopeError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
-import type { GenreModel, Prediction } from '../model/model.js';
+import type { GenreModel, PredictInput, Prediction } from '../model/model.js';
 
 export interface QueueOptions {
   /** Posters per model run. Default 32. */
@@ -34,8 +33,11 @@ export interface QueueOptions {
   maxRuns?: number;
 }
 
+/** What the server sends the model: an uploaded poster, and / or a title and plot. */
+export type QueuedInput = PredictInput;
+
 interface Job {
-  posters: Array<{ source: string; bytes: Buffer }>;
+  posters: readonly QueuedInput[];
   views: string | undefined;
   resolve: (predictions: Prediction[]) => void;
   reject: (error: Error) => void;
@@ -75,13 +77,17 @@ export class PredictionQueue {
   }
 
   /**
-   * Predicts posters (one result each, in order), batched with other callers'.
+   * Predicts inputs (one result each, in order), batched with other callers'.
+   * An input is an uploaded poster, or `{ image?, title?, plot? }`; the
+   * queue counts every input, text-only ones too, against its limits.
    *
    * @example
    *   const [p] = await queue.submit([{ source: 'upload.jpg', bytes }]);
    *   p.genres // -> ['Drama']
+   *   const [t] = await queue.submit([{ title: 'Alien (1979)' }]);
+   *   t.inputs // -> ['title']
    */
-  submit(posters: Array<{ source: string; bytes: Buffer }>, views?: readonly string[], signal?: AbortSignal): Promise<Prediction[]> {
+  submit(posters: readonly QueuedInput[], views?: readonly string[], signal?: AbortSignal): Promise<Prediction[]> {
     if (signal?.aborted) return Promise.reject(gone());
     if (this.pending + posters.length > this.maxPending) {
       return Promise.reject(new PosterscopeError('SERVER_BUSY', `the server is busy (${this.pending} posters queued); retry shortly`));
@@ -167,7 +173,7 @@ export class PredictionQueue {
 
   private async run(batch: Job[], views: string | undefined): Promise<void> {
     const live = batch.filter((job) => !job.settled);
-    const inputs: PosterSource[] = live.flatMap((job) => job.posters);
+    const inputs: QueuedInput[] = live.flatMap((job) => job.posters);
     // Which job and slot each input belongs to: a job is answered as soon as
     // its own posters are done, not when the whole batch is.
     const owners = live.flatMap((job) => job.posters.map((_, slot) => ({ job, slot })));

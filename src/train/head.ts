@@ -5,7 +5,7 @@
  * the tests.
  */
 import { invalidParameterError } from '../errors.js';
-import { type DenseLayer, type HeadSpec, type HeadWeights, headLogits } from '../model/head.js';
+import { type DenseLayer, type HeadSpec, type HeadWeights, headLogits, sparseColumns } from '../model/head.js';
 import type { Random } from '../random.js';
 
 function dense(inputs: number, outputs: number, random: Random): DenseLayer {
@@ -30,11 +30,18 @@ function denseBackward(
   if (gradInput) gradInput.fill(0, 0, rows * inputs);
   for (let n = 0; n < rows; n++) {
     const xo = n * inputs;
+    const columns = inputs >= 256 ? sparseColumns(x, n, inputs) : null;
     for (let o = 0; o < outputs; o++) {
       const g = gradOut[n * outputs + o]!;
       if (g === 0) continue;
       gradBias[o]! += g;
       const wo = o * inputs;
+      if (columns) {
+        // Sparse row (TF-IDF): only its non-zero columns have a gradient.
+        for (let k = 0; k < columns.length; k++) gradWeight[wo + columns[k]!]! += g * x[xo + columns[k]!]!;
+        if (gradInput) for (let i = 0; i < inputs; i++) gradInput[xo + i]! += g * weight[wo + i]!;
+        continue;
+      }
       for (let i = 0; i < inputs; i++) gradWeight[wo + i]! += g * x[xo + i]!;
       if (gradInput) for (let i = 0; i < inputs; i++) gradInput[xo + i]! += g * weight[wo + i]!;
     }

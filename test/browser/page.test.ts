@@ -1,7 +1,8 @@
 /**
  * The web page in a real browser against the real server and the default
  * model: upload, genre bars, client-side threshold / top-k, TTA re-run,
- * rejected files, downloads, keyboard use, phone width, no outside requests.
+ * rejected files, downloads, a poster's title and plot, text-only mode,
+ * keyboard use, phone width, no outside requests.
  * Screenshots go to test-output/ (gitignored) for a human to look at.
  */
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { createServer } from '../../src/serve/server.js';
 import { ROOT } from '../helpers/cli.js';
 import { type TempDir, makeTempDir } from '../helpers/images.js';
 import { MODELS, UNLABELED, skipWithoutShared } from '../helpers/shared.js';
+import { trainTextModel } from '../helpers/text-model.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -145,15 +147,16 @@ test('CSV and JSON downloads hold the batch as marked on the page', { skip }, as
   const [csv] = await Promise.all([page.waitForEvent('download'), page.locator('#download-csv').click()]);
   const text = await readFile((await csv.path())!, 'utf8');
   const [header, ...lines] = text.trim().split('\r\n');
-  assert.deepEqual(header!.split(',').slice(0, 3), ['input', 'genres', 'error']);
-  assert.equal(header!.split(',').length, 3 + model.genres.length);
+  assert.deepEqual(header!.split(',').slice(0, 4), ['input', 'genres', 'error', 'inputs']);
+  assert.equal(header!.split(',').length, 4 + model.genres.length);
   assert.equal(lines.length, 2);
-  assert.match(lines[0]!, new RegExp(`^${POSTER},${(await marked(POSTER)).join('\\|')},,`));
+  assert.match(lines[0]!, new RegExp(`^${POSTER},${(await marked(POSTER)).join('\\|')},,image,`));
   assert.match(lines[1]!, /^notes\.txt,,"notes\.txt: not an image/);
 
   const [json] = await Promise.all([page.waitForEvent('download'), page.locator('#download-json').click()]);
-  const rows = JSON.parse(await readFile((await json.path())!, 'utf8')) as Array<{ input: string; genres: string[]; scores: unknown[]; error?: { code: string } }>;
+  const rows = JSON.parse(await readFile((await json.path())!, 'utf8')) as Array<{ input: string; inputs: string[]; genres: string[]; scores: unknown[]; error?: { code: string } }>;
   assert.deepEqual(rows.map((r) => r.input), [POSTER, 'notes.txt']);
+  assert.deepEqual(rows.map((r) => r.inputs), [['image'], []]);
   assert.deepEqual(rows[0]!.genres, await marked(POSTER));
   assert.equal(rows[0]!.scores.length, model.genres.length);
   assert.equal(rows[1]!.error?.code, 'IMAGE_UNSUPPORTED');
@@ -171,6 +174,78 @@ test('unticking zoomed tiles re-runs inference with tta=single', { skip }, async
   await page.locator('#status').filter({ hasText: 'Done' }).waitFor(WAIT);
 });
 
+test('a poster\'s title and plot boxes: sent with it (field texts), and the card says which inputs were used', { skip }, async () => {
+  const editor = card(POSTER).locator('.text-edit');
+  assert.equal(await editor.locator('summary').textContent(), 'Add title and plot');
+  await editor.locator('summary').click();
+  await editor.getByLabel('Title').fill('Star Wars: Episode III (2005)');
+  await editor.getByLabel('Plot').fill('Anakin turns to the dark side.');
+  // The browser does not hand multipart bodies holding files to the test: record what the page gives fetch.
+  await page.evaluate(() => {
+    const original = window.fetch;
+    const sent: unknown[] = [];
+    Object.assign(window, { sent });
+    window.fetch = (url, init) => {
+      const body = init?.body;
+      sent.push(body instanceof FormData ? [...body.entries()].map(([k, v]) => [k, typeof v === 'string' ? v : (v as File).name]) : body);
+      return original(url, init);
+    };
+  });
+  await Promise.all([
+    page.waitForRequest((r) => new URL(r.url()).pathname === '/v1/predict/batch' && r.method() === 'POST'),
+    editor.getByLabel('Title').press('Enter'),
+  ]);
+  assert.deepEqual(await page.evaluate(() => (window as unknown as { sent: unknown[] }).sent), [
+    [['images', POSTER], ['texts', JSON.stringify([{ title: 'Star Wars: Episode III (2005)', plot: 'Anakin turns to the dark side.' }])]],
+  ]);
+  const used = card(POSTER).locator('.used');
+  await used.waitFor(WAIT);
+  await page.locator('#status').filter({ hasText: 'Done' }).waitFor(WAIT);
+  const expected = ['image', 'title', 'plot'].filter((input) => model.accepts.includes(input as 'image'));
+  assert.equal(await used.getAttribute('data-inputs'), expected.join(','));
+  if (!model.accepts.includes('title')) assert.match((await used.textContent())!, /^Used: poster \(title and plot not read by this model\)$/);
+  // The boxes stay open with the text in them, and the keyboard stays in the card.
+  assert.equal(await card(POSTER).locator('.text-edit').getAttribute('open'), '');
+  assert.equal(await card(POSTER).locator('.text-edit').getByLabel('Title').inputValue(), 'Star Wars: Episode III (2005)');
+  assert.ok(await card(POSTER).evaluate((c) => c.contains(document.activeElement)), 'focus left the card');
+  assert.equal(await page.locator('#results-table tbody tr', { hasText: POSTER }).locator('td').nth(2).textContent(), expected.map((i) => (i === 'image' ? 'poster' : i)).join(' + '));
+});
+
+test('text-only mode: a title and plot without a poster go as JSON; the result (or the model\'s refusal) shows in its own card', { skip }, async () => {
+  await page.locator('#text-submit').click();
+  assert.equal(await page.locator('#text-error').textContent(), 'Type a title or a plot first.');
+  await page.locator('#text-title').fill('Alien (1979)');
+  await page.locator('#text-plot').fill('The crew of a space tug answers a distress call.');
+  const [request] = await Promise.all([
+    page.waitForRequest((r) => new URL(r.url()).pathname === '/v1/predict/batch' && r.method() === 'POST'),
+    page.locator('#text-title').press('Enter'),
+  ]);
+  assert.equal(request.headers()['content-type'], 'application/json');
+  assert.deepEqual(JSON.parse(request.postData()!), { items: [{ title: 'Alien (1979)', plot: 'The crew of a space tug answers a distress call.' }] });
+  const textCard = card('Alien (1979)');
+  await textCard.locator('.used, .error').first().waitFor(WAIT);
+  assert.equal(await textCard.locator('.thumb').textContent(), 'text only');
+  if (model.accepts.includes('title')) {
+    assert.equal(await textCard.locator('.bar').count(), model.genres.length);
+    assert.match((await textCard.locator('.used').getAttribute('data-inputs'))!, /title/);
+  } else {
+    assert.match((await textCard.locator('.error').textContent())!, /nothing to predict from: title and plot given, but the model reads image/);
+    assert.match((await page.locator('#text-note').textContent())!, /reads posters only/);
+  }
+  assert.equal(await page.locator('#text-title').inputValue(), '', 'the form is cleared for the next one');
+  assert.equal(await page.locator('#text-error').textContent(), '');
+
+  // Text over the server's limit is refused on its card, before any request.
+  const before = predictRequests();
+  await page.locator('#text-plot').fill('x'.repeat(20_001));
+  await page.locator('#text-submit').click();
+  const long = card(`plot: ${'x'.repeat(40)}…`);
+  await long.locator('.error').waitFor(WAIT);
+  assert.match((await long.locator('.error').textContent())!, /the plot is 20001 bytes; the server takes at most 20000/);
+  await page.locator('#status').filter({ hasText: 'Done' }).waitFor(WAIT);
+  assert.equal(predictRequests(), before);
+});
+
 test('the page asks nothing of any host but its server, and fits a phone', { skip }, async () => {
   await mkdir(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, 'page.png'), fullPage: true });
@@ -183,4 +258,31 @@ test('the page asks nothing of any host but its server, and fits a phone', { ski
   // The server's CSP lets the page do all of the above: nothing it needed was refused.
   assert.deepEqual(cspViolations, []);
   assert.match((await page.request.get(`${origin}/`)).headers()['content-security-policy'] ?? '', /script-src 'self'/);
+});
+
+test('with a model that reads text, text-only mode gives genre bars and says title + plot were used', { skip }, async () => {
+  const textModel = await loadModel(await trainTextModel(dir.path), { offline: true, cacheDir: dir.file('cache') });
+  const textApp = await createServer({ model: textModel });
+  await textApp.listen({ host: '127.0.0.1', port: 0 });
+  const textPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  try {
+    await textPage.goto(`http://127.0.0.1:${(textApp.server.address() as AddressInfo).port}/`);
+    await textPage.locator('#status').filter({ hasText: 'Ready' }).waitFor(WAIT);
+    assert.equal(await textPage.locator('#text-note').textContent(), 'This model reads text only: posters need a title or plot.');
+    await textPage.locator('#text-title').fill('Alien (1979)');
+    await textPage.locator('#text-plot').fill('The crew of a space tug meets a deadly creature aboard its ship.');
+    await textPage.locator('#text-submit').press('Enter');
+    const textCard = textPage.locator('.result[data-input="Alien (1979)"]');
+    await textCard.locator('.bar').first().waitFor(WAIT);
+    assert.equal(await textCard.locator('.bar').count(), textModel.genres.length);
+    assert.equal(await textCard.locator('.used').textContent(), 'Used: title + plot');
+    const direct = await textModel.predict({ title: 'Alien (1979)', plot: 'The crew of a space tug meets a deadly creature aboard its ship.' });
+    const shown = await textCard.locator('.bar').evaluateAll((bars) => bars.map((b) => (b as HTMLElement).dataset.genre));
+    assert.deepEqual(shown, direct.scores.map((s) => s.genre));
+    await textPage.screenshot({ path: join(OUTPUT, 'page-text-only.png'), fullPage: true });
+  } finally {
+    await textPage.close();
+    await textApp.close();
+    await textModel.release();
+  }
 });

@@ -141,7 +141,7 @@ test('bad input for every model command is one clear line with the right exit co
     [['predict', '--model', model], 2, /give poster files/],
     [['predict', set.rows[0]!.path, '--model', model, '--format', 'jsn'], 2, /for --format but received string "jsn"; did you mean "json"\?$/],
     [['train', '--data', set.csv, '--images', set.images, '--output', dir.file('m5'), '--head', 'mpl'], 2, /^posterscope: Expected one of linear, mlp for --head but received string "mpl"; did you mean "mlp"\?$/],
-    [['train', '--data', set.csv, '--images', set.images], 2, /train needs --data FILE, --images DIR and --output DIR/],
+    [['train', '--data', set.csv, '--images', set.images], 2, /train needs --data FILE, --images DIR \(or text: title \/ plot columns, --metadata\) and --output DIR/],
     [['train', '--data', set.csv, '--images', set.images, '--output', dir.file('m2'), '--genres', 'Action,Western', '--backbone', rowFile], 2, /for genres but received string "Western"/],
     [['train', '--data', dir.file('nope.csv'), '--images', set.images, '--output', dir.file('m3'), '--backbone', rowFile], 1, /nope\.csv/],
     [['evaluate', '--model', model, '--split', 'dev'], 2, /Expected one of test, validation, all for --split but received string "dev"$/],

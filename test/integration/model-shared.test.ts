@@ -53,8 +53,8 @@ test('a head trained on 1,500 real posters beats the prior on its held-out test 
 test('the committed default model predicts real posters through the mirror, and its card numbers hold', { skip: skipWithoutShared }, async () => {
   const model = await loadModel(undefined, { mirrors: [MODELS], cacheDir: dir.file('cache'), offline: true });
   const test = model.manifest.metrics!.test;
-  // The issue's targets, stored in the bundle when it was made.
-  assert.ok(test.microF1 >= 0.52 && test.mAP >= 0.29 && test.precision >= 0.45, JSON.stringify({ ...test, perGenre: undefined }));
+  // The issue's targets, stored in the bundle when it was made (all inputs; poster only is checked below).
+  assert.ok(test.microF1 >= 0.52 && test.mAP >= 0.40 && test.precision >= 0.45, JSON.stringify({ ...test, perGenre: undefined }));
   assert.ok(test.microF1 > test.baselines.prior.microF1);
   const [first] = await model.predict([join(UNLABELED, 'tt0121766.jpg')]);
   await model.release();
@@ -77,10 +77,15 @@ test('evaluate() re-measures the default model on its own test split: the card n
     cacheDir: dir.file('cache'),
     offline: true,
   });
+  // The same 609 test posters as the poster-only model before it (the split is identical id for id);
+  // the bundle's own data is read with the metadata.csv titles and plots it was trained with.
   assert.equal(report.rows, 609);
   assert.equal(report.skipped, 0);
-  assert.equal(report.microF1.toFixed(3), '0.535');
-  assert.equal(report.mAP.toFixed(3), '0.306');
-  assert.equal(report.precision.toFixed(3), '0.509');
+  assert.equal(report.microF1.toFixed(3), '0.598');
+  assert.equal(report.mAP.toFixed(3), '0.445');
+  assert.equal(report.precision.toFixed(3), '0.546');
   assert.equal(report.baselines.prior.microF1.toFixed(3), '0.416');
+  const { image, text } = report.modalities;
+  assert.deepEqual([image!.microF1.toFixed(3), image!.mAP.toFixed(3)], ['0.529', '0.306']);
+  assert.equal(text!.microF1.toFixed(3), '0.555');
 });

@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../../atomic-file.js';
 import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { formatReport } from '../../eval/report.js';
-import { evaluate } from '../../model/evaluate.js';
+import { evaluate, formatModalities } from '../../model/evaluate.js';
 import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -29,7 +29,10 @@ const command: CommandDefinition = {
     'micro-F0.5) at thresholds 0.3 / 0.5 / 0.7 and at the bundle\'s own policy, mAP, per-genre',
     'precision / recall / F1 / AP / support, and two baselines on the same rows: the',
     'label-frequency prior (at its best global threshold) and uniform random scores.',
-    'Without --data, the bundle\'s own data and test split are used.',
+    'Without --data, the bundle\'s own data and test split are used. A model reading several',
+    'inputs (image, title, plot) also gets the modality table: the same rows scored with image',
+    'only, title only, plot only, title + plot, image + title and all inputs, and again on the',
+    'rows that have a plot (JSON: modalities.{image,title,plot,text,imageTitle,all}).',
   ].join('\n'),
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Model bundle', defaultText: 'the built-in default model' },
@@ -47,7 +50,6 @@ const command: CommandDefinition = {
     const split = splitText === undefined ? undefined : checkOneOf('--split', SPLITS, splitText);
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
-    if (data && images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
     const tta = stringOption(context, 'tta');
     const jsonOut = stringOption(context, 'json');
     if (data && jsonOut && jsonOut !== '-') await refuseOutputOverInput([data], [{ option: '--json', path: jsonOut, kind: 'file' }]);
@@ -69,7 +71,15 @@ const command: CommandDefinition = {
       context.stderr.write(`${printable(heading.trimEnd())}\n`);
       context.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } else {
-      context.stdout.write(heading + formatReport(report));
+      const modalities = Object.keys(report.modalities).length > 1 ? [
+        `by inputs, on the same ${report.rows} rows (a row without any of the inputs gets the prior):`,
+        formatModalities(report.modalities, report.baselines.prior),
+        '',
+        ...(report.modalitiesWithPlot
+          ? [`by inputs, on the ${report.modalitiesWithPlot.rows} rows with a plot:`, formatModalities(report.modalitiesWithPlot.reports, report.modalitiesWithPlot.reports.all?.baselines.prior ?? report.baselines.prior), '']
+          : []),
+      ].join('\n') : '';
+      context.stdout.write(heading + formatReport(report) + modalities);
       // Whole or not at all (a full disk is one WRITE_FAILED line after the table, not a torn JSON file).
       if (json) await writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
     }

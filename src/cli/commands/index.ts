@@ -29,6 +29,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'List the backbones posterscope knows and where their files are',
     load: async () => (await import('./backbones.js')).default,
   },
+  encoders: {
+    summary: 'List the pretrained sentence encoders (text -> vector) and where their files are',
+    load: async () => (await import('./encoders.js')).default,
+  },
   fetch: {
     summary: 'Download the posters a CSV lists by URL (resumable, validated, with a failures report)',
     load: async () => (await import('./fetch.js')).default,

@@ -107,6 +107,7 @@ async function requestOf(context: CommandContext, kind: JobKind): Promise<JobReq
   }
   if (kind === 'predict') {
     const bundle = await readBundle(stringOption(context, 'model') ?? DEFAULT_MODEL_PATH);
+    if (!bundle.manifest.backbone) throw usageError(`${bundle.path} reads no posters (it accepts ${bundle.manifest.inputs.accepts.join(', ')}): the queue predicts posters`);
     return {
       kind,
       model: { checksum: modelChecksum(bundle.manifest), backboneSha256: bundle.manifest.backbone.sha256 },

@@ -20,6 +20,7 @@ const command: CommandDefinition = {
     'max-upload': { type: 'string', valueName: 'MB', description: 'Largest upload accepted', defaultText: '10' },
     'max-files': { type: 'string', valueName: 'N', description: 'Most posters in one batch request', defaultText: '64' },
     'max-passes': { type: 'string', valueName: 'N', description: 'Most backbone passes (posters x views x tiles) one request may cost (400 beyond)', defaultText: '1024' },
+    'max-text': { type: 'string', valueName: 'BYTES', description: 'Longest title or plot accepted, bytes of UTF-8 (413 past it)', defaultText: '20000' },
     'max-queue': { type: 'string', valueName: 'N', description: 'Posters waiting before requests get 503', defaultText: '256' },
     'max-batch': { type: 'string', valueName: 'N', description: 'Posters per backbone run', defaultText: '32' },
     'batch-wait': { type: 'string', valueName: 'MS', description: 'How long an idle queue waits to fill a batch', defaultText: '4' },
@@ -29,7 +30,11 @@ const command: CommandDefinition = {
     ...decodeOptions,
     ...backboneOptions,
   },
-  examples: ['posterscope serve', 'posterscope serve --model my-model --port 8080', 'curl -F image=@poster.jpg http://127.0.0.1:7860/v1/predict'],
+  examples: [
+    'posterscope serve',
+    'posterscope serve --model my-model --port 8080',
+    'curl -F image=@poster.jpg -F "title=Alien (1979)" http://127.0.0.1:7860/v1/predict',
+  ],
   async run(context) {
     const host = stringOption(context, 'host') ?? '127.0.0.1';
     const port = integerOption(context, 'port', 7860, 0, 65535);
@@ -41,6 +46,7 @@ const command: CommandDefinition = {
       model,
       maxBytes: maxUpload * 1024 * 1024,
       maxFiles: integerOption(context, 'max-files', 64, 1, 10_000),
+      maxTextBytes: integerOption(context, 'max-text', 20_000, 1, 1_000_000),
       requestTimeoutMs: integerOption(context, 'request-timeout', 60_000, 100, 3_600_000),
       maxPasses: integerOption(context, 'max-passes', 1024, 1, 1_000_000),
       maxPending: integerOption(context, 'max-queue', 256, 1, 1_000_000),

@@ -6,6 +6,8 @@ import type { HeadSpec } from '../../model/head.js';
 import { TRAIN_DEFAULTS as D } from '../../train/defaults.js';
 import type { TuneOptions } from '../../train/thresholds.js';
 import { train } from '../../train/train.js';
+import { MODEL_INPUTS } from '../../model/inputs.js';
+import { DEFAULT_TEXT_ENCODER, TEXT_ENCODERS } from '../../text/encoders.js';
 import { type CommandDefinition, EXIT, usageError } from '../command.js';
 import {
   backboneLoadOptions,
@@ -25,6 +27,7 @@ import {
 } from '../shared-options.js';
 
 const HEADS = ['linear', 'mlp'] as const;
+const FUSIONS = ['sum', 'concat'] as const;
 const POLICIES = ['global', 'per-genre-f1', 'per-genre-precision'] as const satisfies ReadonlyArray<TuneOptions['mode']>;
 
 const command: CommandDefinition = {
@@ -62,6 +65,11 @@ const command: CommandDefinition = {
     thresholds: { type: 'string', valueName: 'POLICY', description: `Threshold policy: ${POLICIES.join(', ')}`, defaultText: D.thresholds },
     'min-precision': { type: 'string', valueName: 'P', description: 'Lowest validation precision the global threshold may trade for F1', defaultText: String(D.minPrecision) },
     'target-precision': { type: 'string', valueName: 'P', description: 'Per-genre precision for --thresholds per-genre-precision', defaultText: String(D.targetPrecision) },
+    inputs: { type: 'string', valueName: 'LIST', description: `Inputs the model reads, one head each: ${MODEL_INPUTS.join(', ')}`, defaultText: 'image (with --images) plus title and plot when the data has them' },
+    'text-encoder': { type: 'string', valueName: 'ID', description: `Text encoder for the title and plot heads: ${Object.keys(TEXT_ENCODERS).join(', ')}`, defaultText: DEFAULT_TEXT_ENCODER },
+    fusion: { type: 'string', valueName: 'TYPE', description: `How the heads are combined: ${FUSIONS.join(', ')}`, defaultText: 'sum' },
+    'text-learning-rate': { type: 'string', valueName: 'LR', description: 'AdamW learning rate of the text heads', defaultText: String(D.textLearningRate) },
+    'read-text': { type: 'boolean', description: 'Use the text read on a poster (OCR) as its title when the data gives none' },
     json: { type: 'boolean', description: 'Print the test evaluation as JSON on stdout' },
     clean: { type: 'boolean', description: 'Remove text from posters before embedding (see `posterscope clean`); predict then does too' },
     ...cleanOptions,
@@ -74,12 +82,21 @@ const command: CommandDefinition = {
     'posterscope train --data movies.csv --id-column 0 --genres-column 3 --images a/ --images b/ --output m --min-count 10',
     'posterscope train --data labels.jsonl --images . --output m --head mlp --hidden 256 --loss bce-weighted',
     'posterscope train --data labels.csv --images posters/ --output text-free --clean',
+    'posterscope train --data labels.csv --metadata metadata.csv --images posters/ --output multimodal',
+    'posterscope train --data movies.csv --title-column Title --plot-column Description --output text-only',
   ],
   async run(context) {
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
     const output = stringOption(context, 'output');
-    if (!data || images.length === 0 || !output) throw usageError('train needs --data FILE, --images DIR and --output DIR (see `posterscope train --help`)');
+    if (!data || !output) throw usageError('train needs --data FILE, --images DIR (or text: title / plot columns, --metadata) and --output DIR (see `posterscope train --help`)');
+    const inputsText = stringOption(context, 'inputs');
+    const inputs = inputsText?.split(',').map((i) => checkOneOf('--inputs', MODEL_INPUTS, i.trim()));
+    if (inputs?.includes('image') && images.length === 0) throw usageError('--inputs image needs --images DIR (the folder holding the posters)');
+    const textEncoder = stringOption(context, 'text-encoder');
+    if (textEncoder !== undefined) checkOneOf('--text-encoder', Object.keys(TEXT_ENCODERS), textEncoder);
+    const fusion = checkOneOf('--fusion', FUSIONS, stringOption(context, 'fusion') ?? 'sum');
+    const textLearningRate = numberOption(context, 'text-learning-rate', 1e-6, 10);
     // The bundle folder is swapped in whole: it must not be, or hold, the posters or the table.
     await refuseOutputOverInput([data, ...images], [{ option: '--output', path: output, kind: 'dir' }]);
     const headName = checkOneOf('--head', HEADS, stringOption(context, 'head') ?? D.head.type);
@@ -120,6 +137,11 @@ const command: CommandDefinition = {
       patience: integerOption(context, 'patience', D.patience, 1, 100_000),
       seed: integerOption(context, 'seed', D.seed, 0, 2 ** 31 - 1),
       thresholds,
+      ...(inputs ? { inputs } : {}),
+      ...(textEncoder ? { textEncoder } : {}),
+      fusion,
+      ...(textLearningRate !== undefined ? { textLearningRate } : {}),
+      ...(context.values['read-text'] === true ? { readText: true } : {}),
       ...cleanOf(context),
       progress,
       decode: decodeOptionsOf(context),
