@@ -71,9 +71,9 @@ test('kill -9 while a bundle is being overwritten: the old bundle or the new one
   const script = await dir.write(
     'overwrite.mts',
     `import { readBundle, writeBundle } from ${JSON.stringify(join(ROOT, 'src/model/bundle.ts'))};
-const { manifest: m, heads } = await readBundle(${JSON.stringify(join(ROOT, 'models', 'default'))});
+const { manifest: m, heads, fusion } = await readBundle(${JSON.stringify(join(ROOT, 'models', 'default'))});
 for (let i = 0; ; i++) {
-  await writeBundle(process.argv[2], { createdAt: new Date(i * 1000).toISOString(), posterscopeVersion: m.posterscopeVersion, backbone: m.backbone, views: m.views, genres: m.genres, heads: [...heads], thresholds: m.thresholds });
+  await writeBundle(process.argv[2], { createdAt: new Date(i * 1000).toISOString(), posterscopeVersion: m.posterscopeVersion, backbone: m.backbone, views: m.views, genres: m.genres, heads: [...heads], ...(fusion ? { fusion } : {}), inputs: m.inputs, thresholds: m.thresholds });
   if (i === 1) process.stdout.write('ready\\n');
 }
 `,
