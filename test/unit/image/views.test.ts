@@ -13,6 +13,7 @@ import {
   reduceRows,
   renderView,
   viewName,
+  widenColumns,
   writeCrop,
 } from '../../../src/image/views.js';
 
@@ -119,6 +120,22 @@ test('the native view gives exactly sharp\'s linear resize, in process up to 1.5
     assert.ok(native!.equals(reference), `native view of a 224x${height} poster differs from sharp`);
     if (height > 224 && height <= 336) assert.ok(reduceRows(pixels, 224, height, 224).equals(reference));
   }
+});
+
+test('narrower posters are squashed in process exactly as sharp does it (rows first, then columns)', async () => {
+  const model = { height: 224, width: 224, policy: 'squash', kernel: 'linear' } as const;
+  // 211 wide is a width whose vertical step (1/a)*a falls one ulp under 1 in libvips' arithmetic.
+  for (const [width, height] of [[211, 336], [185, 336], [223, 317], [180, 224], [120, 300], [43, 336], [200, 225]] as const) {
+    const pixels = rawImage(width, height, noise(width * 7 + height));
+    const poster: Poster = { source: `noise-${width}x${height}`, contentHash: 'cd'.repeat(32), width, height, pixels };
+    const reference = await sharp(pixels, { raw: { width, height, channels: 3 } }).resize(224, 224, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    const [native] = await renderView(poster, { kind: 'native' }, model);
+    assert.ok(native!.equals(reference), `native view of a ${width}x${height} poster differs from sharp`);
+  }
+  const row = rawImage(10, 2, noise(3));
+  const widened = await sharp(row, { raw: { width: 10, height: 2, channels: 3 } }).resize(12, 2, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+  assert.ok(widenColumns(row, 10, 2, 12).equals(widened));
+  assert.throws(() => widenColumns(row, 10, 2, 10), /Expected a whole number above 10 for outWidth but received/);
 });
 
 test('BAD CALL - posters beyond the aspect-ratio bound are refused by every view, quickly', async () => {
