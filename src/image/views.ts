@@ -125,14 +125,15 @@ async function squash(image: Sharp, input: ViewInput): Promise<Crop> {
 /**
  * The whole poster squashed to the input size: in-process when that gives
  * sharp's exact pixels (a linear kernel, at most 1.5x shorter, any amount
- * narrower, as libvips does it: rows first, then columns), else sharp.
+ * narrower or taller; as libvips does it, rows shrink first), else sharp.
  */
 async function squashPoster(poster: Poster, input: ViewInput): Promise<Crop> {
   const { width: w, height: h } = poster;
   if (w === input.width && h === input.height) return Buffer.from(poster.pixels);
-  if (input.kernel === 'linear' && w <= input.width && h >= input.height && 2 * h <= 3 * input.height) {
-    const rows = h === input.height ? poster.pixels : reduceRows(poster.pixels, w, h, input.height);
-    return w === input.width ? rows : widenColumns(rows, w, input.height, input.width);
+  if (input.kernel === 'linear' && w <= input.width && 2 * h <= 3 * input.height) {
+    const rows = h > input.height ? reduceRows(poster.pixels, w, h, input.height) : poster.pixels;
+    const height = Math.min(h, input.height);
+    return w === input.width && height === input.height ? rows : enlarge(rows, w, height, input.width, input.height);
   }
   return squash(raw(poster), input);
 }
@@ -230,25 +231,29 @@ const INTERPOLATE_SHIFT = 12;
 const INTERPOLATE_ONE = 1 << INTERPOLATE_SHIFT;
 
 /**
- * Widens an RGB image from `width` to `outWidth` columns, keeping its height,
- * bit for bit as sharp 0.35 / libvips 8.18 `resize(fit: 'fill', kernel:
- * 'linear')` does when only the width grows: an affine transform with the
- * bilinear interpolator, input pixel centres displaced by half a pixel, so
- * each output row is the mean of two input rows (rows -1 and 0 for the first,
- * the edges repeated). Positions follow libvips' arithmetic exactly: the
- * inverse scale is 1 / (1 / (width / outWidth)), the column position is
- * accumulated along the row, and the vertical step (1/a)*a can be one ulp
- * under 1, which moves some rows' weights by 1/4096. A test compares the two.
+ * Enlarges an RGB image to `outWidth` x `outHeight` (neither smaller than
+ * the input), bit for bit as sharp 0.35 / libvips 8.18 `resize(fit: 'fill',
+ * kernel: 'linear')` does when nothing shrinks: an affine transform with the
+ * bilinear interpolator and input pixels displaced by half a pixel (so an
+ * axis that keeps its size still averages neighbours: output row 0 is the
+ * mean of rows -1 and 0, the edges repeated). Positions follow libvips'
+ * arithmetic to the last bit: scales 1 / (in / out), the inverse through
+ * 1 / det, coordinates taken in the input embedded in a one-pixel border,
+ * the column position accumulated along each row. Tests compare the two.
  */
-export function widenColumns(pixels: Uint8Array, width: number, height: number, outWidth: number): Buffer {
-  if (!(Number.isInteger(outWidth) && outWidth > width)) throw invalidParameterError('outWidth', `a whole number above ${width}`, outWidth);
+export function enlarge(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Buffer {
+  if (!(Number.isInteger(outWidth) && outWidth >= width)) throw invalidParameterError('outWidth', `a whole number from ${width}`, outWidth);
+  if (!(Number.isInteger(outHeight) && outHeight >= height)) throw invalidParameterError('outHeight', `a whole number from ${height}`, outHeight);
+  // libvips resamples nothing at scale 1 on both axes.
+  if (outWidth === width && outHeight === height) return Buffer.from(pixels);
   const hscale = 1 / (width / outWidth);
-  const ia = 1 / hscale;
-  const id = ia * hscale;
+  const vscale = 1 / (height / outHeight);
+  const inverse = 1 / (hscale * vscale);
+  const ia = inverse * vscale;
+  const id = inverse * hscale;
   const left = new Int32Array(outWidth);
   const right = new Int32Array(outWidth);
   const fraction = new Int32Array(outWidth);
-  // Coordinates are taken in the input embedded with a one-pixel border, as libvips does (it changes the rounding).
   let x = 0.5;
   for (let o = 0; o < outWidth; o++, x += ia) {
     const whole = Math.trunc(x);
@@ -258,8 +263,9 @@ export function widenColumns(pixels: Uint8Array, width: number, height: number, 
   }
   const stride = width * 3;
   const outStride = outWidth * 3;
-  const out = Buffer.allocUnsafe(outStride * height);
-  for (let oy = 0; oy < height; oy++) {
+  const out = Buffer.allocUnsafe(outStride * outHeight);
+  const half = INTERPOLATE_ONE >> 1;
+  for (let oy = 0; oy < outHeight; oy++) {
     const y = id * oy + 0.5;
     const whole = Math.trunc(y);
     const yf = Math.trunc((y - whole) * INTERPOLATE_ONE);
@@ -273,12 +279,14 @@ export function widenColumns(pixels: Uint8Array, width: number, height: number, 
       const c2 = (yd * xf) >> INTERPOLATE_SHIFT;
       const c3 = yf - c4;
       const c1 = yd - c2;
-      const a = left[o]!;
-      const b = right[o]!;
+      const a0 = r0 + left[o]!;
+      const b0 = r0 + right[o]!;
+      const a1 = r1 + left[o]!;
+      const b1 = r1 + right[o]!;
       // The weights sum to INTERPOLATE_ONE: the result stays within 0..255.
-      out[q] = (c1 * pixels[r0 + a]! + c2 * pixels[r0 + b]! + c3 * pixels[r1 + a]! + c4 * pixels[r1 + b]! + (INTERPOLATE_ONE >> 1)) >> INTERPOLATE_SHIFT;
-      out[q + 1] = (c1 * pixels[r0 + a + 1]! + c2 * pixels[r0 + b + 1]! + c3 * pixels[r1 + a + 1]! + c4 * pixels[r1 + b + 1]! + (INTERPOLATE_ONE >> 1)) >> INTERPOLATE_SHIFT;
-      out[q + 2] = (c1 * pixels[r0 + a + 2]! + c2 * pixels[r0 + b + 2]! + c3 * pixels[r1 + a + 2]! + c4 * pixels[r1 + b + 2]! + (INTERPOLATE_ONE >> 1)) >> INTERPOLATE_SHIFT;
+      out[q] = (c1 * pixels[a0]! + c2 * pixels[b0]! + c3 * pixels[a1]! + c4 * pixels[b1]! + half) >> INTERPOLATE_SHIFT;
+      out[q + 1] = (c1 * pixels[a0 + 1]! + c2 * pixels[b0 + 1]! + c3 * pixels[a1 + 1]! + c4 * pixels[b1 + 1]! + half) >> INTERPOLATE_SHIFT;
+      out[q + 2] = (c1 * pixels[a0 + 2]! + c2 * pixels[b0 + 2]! + c3 * pixels[a1 + 2]! + c4 * pixels[b1 + 2]! + half) >> INTERPOLATE_SHIFT;
     }
   }
   return out;
@@ -396,7 +404,10 @@ export async function renderView(poster: Poster, view: ViewSpec, input: ViewInpu
       const scale = Math.max((view.zoom * input.width) / w, input.height / h, input.width / w);
       const width = Math.round(w * scale);
       const height = Math.round(h * scale);
-      const big = await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
+      const big =
+        input.kernel === 'linear' && width >= w && height >= h
+          ? enlarge(poster.pixels, w, h, width, height)
+          : await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
       const crops: Crop[] = [];
       for (const top of tileOffsets(height, input.height)) {
         for (const left of tileOffsets(width, input.width)) crops.push(cut(big, width, left, top, input.width, input.height));
