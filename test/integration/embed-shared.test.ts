@@ -181,7 +181,8 @@ async function referenceVectors(file: string, views: Array<'native' | 'tiles-1.5
 }
 
 test('pipeline vectors equal the straightforward sharp + one-crop-per-pass computation to 1e-5 (native and tiles)', { skip: skipWithoutShared }, async () => {
-  // Both shapes of ../shared posters: 224 wide (the in-process squash) and 336 tall (sharp's resize).
+  // Both shapes of ../shared posters: 224 wide (rows squashed in process) and narrower, 336 tall (rows squashed, then
+  // columns widened in process); the reference takes sharp's resize for both.
   const names = (await readdir(POSTERS)).sort();
   const files = [...names.slice(0, 12), ...names.slice(-12)].map((f) => join(POSTERS, f));
   const results: EmbeddedPoster[] = [];

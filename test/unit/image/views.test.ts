@@ -13,6 +13,7 @@ import {
   reduceRows,
   renderView,
   viewName,
+  enlarge,
   viewPasses,
   writeCrop,
 } from '../../../src/image/views.js';
@@ -119,6 +120,44 @@ test('the native view gives exactly sharp\'s linear resize, in process up to 1.5
     const [native] = await renderView(poster, { kind: 'native' }, model);
     assert.ok(native!.equals(reference), `native view of a 224x${height} poster differs from sharp`);
     if (height > 224 && height <= 336) assert.ok(reduceRows(pixels, 224, height, 224).equals(reference));
+  }
+});
+
+test('narrower and shorter posters are squashed in process exactly as sharp does it (rows shrink first)', async () => {
+  const model = { height: 224, width: 224, policy: 'squash', kernel: 'linear' } as const;
+  // 211 wide is a width whose vertical step (1/a)*a falls one ulp under 1 in libvips' arithmetic.
+  for (const [width, height] of [[211, 336], [185, 336], [223, 317], [180, 224], [120, 300], [43, 336], [200, 225], [224, 200], [190, 160]] as const) {
+    const pixels = rawImage(width, height, noise(width * 7 + height));
+    const poster: Poster = { source: `noise-${width}x${height}`, contentHash: 'cd'.repeat(32), width, height, pixels };
+    const reference = await sharp(pixels, { raw: { width, height, channels: 3 } }).resize(224, 224, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    const [native] = await renderView(poster, { kind: 'native' }, model);
+    assert.ok(native!.equals(reference), `native view of a ${width}x${height} poster differs from sharp`);
+  }
+  const row = rawImage(10, 2, noise(3));
+  const widened = await sharp(row, { raw: { width: 10, height: 2, channels: 3 } }).resize(12, 2, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+  assert.ok(enlarge(row, 10, 2, 12, 2).equals(widened));
+  assert.ok(enlarge(row, 10, 2, 10, 2).equals(row));
+  assert.throws(() => enlarge(row, 10, 2, 9, 2), /Expected a whole number from 10 for outWidth but received/);
+});
+
+test('tiles enlarge in process exactly as sharp does, so their crops are sharp\'s crops', async () => {
+  const model = { height: 224, width: 224, policy: 'squash', kernel: 'linear' } as const;
+  for (const [width, height] of [[224, 336], [211, 336], [185, 336], [224, 317], [224, 224]] as const) {
+    const pixels = rawImage(width, height, noise(width + 3 * height));
+    const poster: Poster = { source: `noise-${width}x${height}`, contentHash: 'cd'.repeat(32), width, height, pixels };
+    for (const zoom of [1, 1.5, 2, 3]) {
+      const scale = Math.max((zoom * 224) / width, 224 / height, 224 / width);
+      const [W, H] = [Math.round(width * scale), Math.round(height * scale)];
+      const big = await sharp(pixels, { raw: { width, height, channels: 3 } }).resize(W, H, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+      assert.ok(enlarge(pixels, width, height, W, H).equals(big), `${width}x${height} enlarged to ${W}x${H} differs from sharp`);
+      const crops = await renderView(poster, { kind: 'tiles', zoom }, model);
+      // The last tile sits in the bottom-right corner of the enlarged poster.
+      const last = crops[crops.length - 1]!;
+      for (const y of [0, 111, 223]) {
+        const from = ((H - 224 + y) * W + (W - 224)) * 3;
+        assert.ok(last.subarray(y * 224 * 3, (y + 1) * 224 * 3).equals(big.subarray(from, from + 224 * 3)), `tiles-${zoom}x of ${width}x${height}, row ${y}`);
+      }
+    }
   }
 });
 
