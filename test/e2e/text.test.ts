@@ -71,7 +71,7 @@ test('the bundle records its inputs, text encoders and fusion', async () => {
   assert.deepEqual(manifest.inputs.accepts, ['image', 'title', 'plot']);
   assert.equal(manifest.inputs.tunedOn.length, 7, 'every non-empty subset of three inputs');
   assert.deepEqual(manifest.heads.map((h: { input: string }) => h.input), ['image', 'title', 'plot']);
-  assert.equal(manifest.heads[1].encoder.row.id, 'tfidf');
+  assert.equal(manifest.heads[1].encoder.row.id, 'tfidf-large');
   assert.equal(manifest.fusion.type, 'sum');
   const textManifest = JSON.parse(await readFile(`${textModel}/manifest.json`, 'utf8'));
   assert.deepEqual(textManifest.inputs.accepts, ['title', 'plot']);

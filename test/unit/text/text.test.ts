@@ -48,7 +48,7 @@ test('tfidf: the vocabulary cap splits between words and characters, minDf drops
 
 test('encoder rows: a table, fitted encoders give rows of their dimension; bad rows name the parameter', async () => {
   assert.equal(textEncoderRow('tfidf'), TEXT_ENCODERS.tfidf);
-  assert.throws(() => textEncoderRow('bert'), (e: unknown) => e instanceof PosterscopeError && /Expected one of tfidf, tfidf-words for textEncoder but received string "bert"/.test(e.message));
+  assert.throws(() => textEncoderRow('bert'), (e: unknown) => e instanceof PosterscopeError && /Expected one of tfidf, tfidf-words, tfidf-large for textEncoder but received string "bert"/.test(e.message));
   const { encoder, stored } = fitTextEncoder('tfidf-words', ['the alien', 'the heat', 'heat wave', 'alien heat']);
   assert.equal(encoder.dim, stored.model.terms.length);
   const loaded = await loadTextEncoder(stored);
