@@ -107,6 +107,12 @@ export interface LoadModelOptions extends LoadBackboneOptions {
   clean?: boolean | CleanSettings;
   /** An explicit path to the text detector's ONNX file (checksum still verified). */
   detectorPath?: string;
+  /**
+   * Load the image backbone (default true when the bundle has an image
+   * head). False for callers that only predict from text: no backbone file
+   * is resolved, and posters given anyway are predicted from their text.
+   */
+  imageBranch?: boolean;
   /** Keep detected text boxes in `<cache dir>/boxes` (a server of arbitrary uploads turns this off). Default true. */
   cacheBoxes?: boolean;
 }
@@ -157,7 +163,7 @@ export async function loadModel(path: string = DEFAULT_MODEL_PATH, options: Load
   const { manifest } = bundle;
   const imageHead = bundle.heads.find((h) => h.input === 'image');
   let backbone: Backbone | undefined;
-  if (imageHead) {
+  if (imageHead && options.imageBranch !== false) {
     // The backbone must be the exact file the head was trained on.
     const recorded = manifest.backbone!;
     const spec = { ...recorded.spec, file: { ...recorded.spec.file, sha256: recorded.sha256 } };

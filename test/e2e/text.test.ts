@@ -94,6 +94,14 @@ test('predict poster.jpg --title --plot uses all three; --title --plot with no p
   assert.equal(textOnly.input, 'Guns Chase');
   assert.equal(textOnly.scores[0].genre, 'Action');
 
+  // Text alone needs no backbone file: none in the cache, no mirror, offline.
+  const { POSTERSCOPE_MIRROR: _mirror, ...noBackbone } = env;
+  const bare = await runCli(['predict', '--model', model, '--title', 'Guns Chase', '--plot', 'An explosion, a fight, a mission.', '--format', 'json'], {
+    env: { ...noBackbone, POSTERSCOPE_CACHE: dir.file('empty-cache'), POSTERSCOPE_OFFLINE: '1' },
+  });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.deepEqual(JSON.parse(bare.stdout)[0].scores, textOnly.scores);
+
   const textModelRun = await runCli(['predict', '--model', textModel, '--plot', 'family grief and a letter', '--format', 'json'], { env });
   assert.equal(textModelRun.code, 0, textModelRun.stderr);
   assert.deepEqual(JSON.parse(textModelRun.stdout)[0].inputs, ['plot']);

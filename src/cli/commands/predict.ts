@@ -132,7 +132,9 @@ const command: CommandDefinition = {
     // -o over a poster or the table being read would destroy an input.
     if (output) await refuseOutputOverInput([...files, ...(list ? [list.data] : [])], [{ option: '--output', path: output, kind: 'file' }]);
     const progress = progressOf(context);
-    const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context) });
+    // Text alone (no poster, no table) needs no image backbone: it is not even looked for.
+    const textOnly = withText && !list && files.length + missing.length === 0;
+    const model = await loadModel(stringOption(context, 'model'), { ...backboneLoadOptions(context, progress), ...cleanOf(context), ...(textOnly ? { imageBranch: false } : {}) });
     if (list) {
       // Rows of --data: each found poster (with the row's text) is an input; a row without one predicts from its text
       // when the model reads text, else it is a failed input, named by its id.
