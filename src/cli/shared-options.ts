@@ -10,7 +10,7 @@ import type { CleanSettings } from '../clean/clean.js';
 import type { DetectOptions } from '../ocr/detector.js';
 import type { LoadBackboneOptions } from '../backbone/backbone.js';
 import { BACKBONES, DEFAULT_BACKBONE } from '../backbone/registry.js';
-import { defaultCacheDir, defaultMirrors } from '../models/resolve.js';
+import { type ModelFileSpec, type ResolveOptions, defaultCacheDir, defaultMirrors, resolveModelFile } from '../models/resolve.js';
 import { printable } from '../printable.js';
 import { terminalProgress, silentProgress, type Progress } from '../progress.js';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from '../image/poster.js';
@@ -291,4 +291,37 @@ export function jobKindsOf(context: CommandContext): Array<'embed' | 'clean' | '
   const kinds = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
   if (kinds.length === 0) throw invalidParameterError('--jobs', 'a comma-separated list of embed, clean, predict', text);
   return [...new Set(kinds.map((k) => checkOneOf('--jobs', ['embed', 'clean', 'predict'] as const, k)))];
+}
+
+/**
+ * Where a model file is, for the `backbones` / `encoders` listings: only the
+ * row asked for with --fetch may touch the network (and its failure is the
+ * command's error); the others are looked up locally.
+ *
+ * @example
+ *   await locateModelFile(spec.file, { mirrors: ['/media/models'] }, false) // -> 'mirror: /media/models/mobilenetv2-12-int8.onnx'
+ */
+export async function locateModelFile(file: ModelFileSpec, options: ResolveOptions, fetch: boolean): Promise<string> {
+  try {
+    const found = await resolveModelFile(file, { ...options, offline: fetch ? options.offline : true });
+    return `${found.source}: ${found.path}`;
+  } catch (error) {
+    if (fetch) throw error;
+    return 'not available locally';
+  }
+}
+
+const EVALUATION_SPLITS = ['test', 'validation', 'all'] as const;
+
+/** `--split` of evaluate and report: which rows of the data to score. */
+export const splitOption: OptionDefinition = {
+  type: 'string',
+  valueName: 'SPLIT',
+  description: `Rows to score: ${EVALUATION_SPLITS.join(', ')}`,
+  defaultText: 'test for the bundle\'s own data, else all',
+};
+
+export function splitOf(context: CommandContext): (typeof EVALUATION_SPLITS)[number] | undefined {
+  const text = stringOption(context, 'split');
+  return text === undefined ? undefined : checkOneOf('--split', EVALUATION_SPLITS, text);
 }

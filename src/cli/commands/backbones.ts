@@ -1,8 +1,7 @@
 import { BACKBONES } from '../../backbone/registry.js';
 import { checkOneOf } from '../../errors.js';
-import { resolveModelFile } from '../../models/resolve.js';
 import { type CommandDefinition, EXIT } from '../command.js';
-import { backboneLoadOptions, backboneOptions, progressOf, progressOptions } from '../shared-options.js';
+import { backboneLoadOptions, backboneOptions, locateModelFile, progressOf, progressOptions } from '../shared-options.js';
 
 const command: CommandDefinition = {
   name: 'backbones',
@@ -22,15 +21,7 @@ const command: CommandDefinition = {
     const rows = [];
     for (const spec of BACKBONES) {
       const base = backboneLoadOptions(context, progress);
-      let where: string;
-      try {
-        // Only the asked-for backbone may touch the network; the others are looked up locally.
-        const file = await resolveModelFile(spec.file, { ...base, offline: spec.id === fetchId ? base.offline : true });
-        where = `${file.source}: ${file.path}`;
-      } catch (error) {
-        if (spec.id === fetchId) throw error;
-        where = 'not available locally';
-      }
+      const where = await locateModelFile(spec.file, base, spec.id === fetchId);
       rows.push({
         id: spec.id,
         dim: spec.feature.dim,

@@ -1,8 +1,7 @@
 import { checkOneOf } from '../../errors.js';
-import { resolveModelFile } from '../../models/resolve.js';
 import { SENTENCE_ENCODERS } from '../../text/sentence.js';
 import { type CommandDefinition, EXIT } from '../command.js';
-import { backboneLoadOptions, backboneOptions, progressOf, progressOptions } from '../shared-options.js';
+import { backboneLoadOptions, backboneOptions, locateModelFile, progressOf, progressOptions } from '../shared-options.js';
 
 const { 'cache-dir': cacheDir, mirror, offline } = backboneOptions;
 
@@ -27,16 +26,7 @@ const command: CommandDefinition = {
     for (const spec of SENTENCE_ENCODERS) {
       const base = backboneLoadOptions(context, progress);
       const where: Record<'model' | 'tokenizer', string> = { model: '', tokenizer: '' };
-      for (const [key, file] of [['tokenizer', spec.tokenizer], ['model', spec.file]] as const) {
-        try {
-          // Only the asked-for encoder may touch the network; the others are looked up locally.
-          const found = await resolveModelFile(file, { ...base, offline: spec.id === fetchId ? base.offline : true });
-          where[key] = `${found.source}: ${found.path}`;
-        } catch (error) {
-          if (spec.id === fetchId) throw error;
-          where[key] = 'not available locally';
-        }
-      }
+      for (const [key, file] of [['tokenizer', spec.tokenizer], ['model', spec.file]] as const) where[key] = await locateModelFile(file, base, spec.id === fetchId);
       rows.push({
         id: spec.id,
         dim: spec.dim,

@@ -1,6 +1,5 @@
 import { refuseOutputOverInput } from '../../data/files.js';
 import { writeFileAtomic } from '../../atomic-file.js';
-import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { formatReport } from '../../eval/report.js';
 import { evaluate, formatModalities } from '../../model/evaluate.js';
@@ -13,12 +12,12 @@ import {
   listOption,
   progressOf,
   progressOptions,
+  splitOf,
+  splitOption,
   stringOption,
   decodeOptions,
   decodeOptionsOf,
 } from '../shared-options.js';
-
-const SPLITS = ['test', 'validation', 'all'] as const;
 
 const command: CommandDefinition = {
   name: 'evaluate',
@@ -37,7 +36,7 @@ const command: CommandDefinition = {
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Model bundle', defaultText: 'the built-in default model' },
     ...datasetOptions,
-    split: { type: 'string', valueName: 'SPLIT', description: `Rows to score: ${SPLITS.join(', ')}`, defaultText: 'test for the bundle\'s own data, else all' },
+    split: splitOption,
     tta: { type: 'string', valueName: 'VIEWS', description: 'Views averaged per poster', defaultText: 'the bundle\'s' },
     json: { type: 'string', valueName: 'FILE', description: 'Also write the full report as JSON to FILE; with -, print only the JSON on stdout (the table is left out)' },
     ...backboneOptions,
@@ -46,8 +45,7 @@ const command: CommandDefinition = {
   },
   examples: ['posterscope evaluate --model my-model', 'posterscope evaluate --model my-model --data other.csv --images other/ --json report.json'],
   async run(context) {
-    const splitText = stringOption(context, 'split');
-    const split = splitText === undefined ? undefined : checkOneOf('--split', SPLITS, splitText);
+    const split = splitOf(context);
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
     const tta = stringOption(context, 'tta');

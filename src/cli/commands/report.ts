@@ -1,4 +1,3 @@
-import { checkOneOf } from '../../errors.js';
 import { printable } from '../../printable.js';
 import { writeReport } from '../../report/report.js';
 import { type CommandDefinition, EXIT, usageError } from '../command.js';
@@ -12,10 +11,10 @@ import {
   listOption,
   progressOf,
   progressOptions,
+  splitOf,
+  splitOption,
   stringOption,
 } from '../shared-options.js';
-
-const SPLITS = ['test', 'validation', 'all'] as const;
 
 const command: CommandDefinition = {
   name: 'report',
@@ -31,7 +30,7 @@ const command: CommandDefinition = {
   options: {
     model: { type: 'string', valueName: 'DIR', description: 'Model bundle', defaultText: 'the built-in default model' },
     ...datasetOptions,
-    split: { type: 'string', valueName: 'SPLIT', description: `Rows to score: ${SPLITS.join(', ')}`, defaultText: 'test for the bundle\'s own data, else all' },
+    split: splitOption,
     tta: { type: 'string', valueName: 'VIEWS', description: 'Views averaged per poster', defaultText: 'the bundle\'s' },
     out: { type: 'string', short: 'o', valueName: 'FILE', description: 'Where to write the page', defaultText: 'report.html' },
     json: { type: 'boolean', description: 'Print the evaluation with every chart\'s numbers as JSON on stdout' },
@@ -41,8 +40,7 @@ const command: CommandDefinition = {
   },
   examples: ['posterscope report --model my-model --out my-model/report.html', 'posterscope report --model my-model --data other.csv --images other/ --json > numbers.json'],
   async run(context) {
-    const splitText = stringOption(context, 'split');
-    const split = splitText === undefined ? undefined : checkOneOf('--split', SPLITS, splitText);
+    const split = splitOf(context);
     const data = stringOption(context, 'data');
     const images = listOption(context, 'images');
     if (data && images.length === 0) throw usageError('--data needs --images DIR (the folder holding the posters)');
