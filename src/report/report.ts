@@ -18,7 +18,6 @@ import type { BundleManifest } from '../model/bundle.js';
 import { type EvaluateOptions, type ModelEvaluation, evaluate } from '../model/evaluate.js';
 import { readBundle } from '../model/bundle.js';
 import { DEFAULT_MODEL_PATH } from '../model/model.js';
-import type { ChartedEvaluation } from './charts.js';
 import { type ReportPage, renderReportPage, unavailablePage } from './html.js';
 
 export { reportContentSecurityPolicy, unavailablePage } from './html.js';
@@ -69,13 +68,8 @@ export async function posterThumbnails(paths: Iterable<string>, options: Thumbna
   return out;
 }
 
-export interface RenderReportInput {
-  evaluation: ChartedEvaluation;
-  manifest: BundleManifest;
-  model: string;
-  data: string;
-  split: string;
-  skipped?: number;
+/** What the page shows, less what `renderReport` makes itself (thumbnails, the chart script). */
+export interface RenderReportInput extends Omit<ReportPage, 'thumbnails' | 'script' | 'createdAt'> {
   thumbnails?: ThumbnailOptions;
 }
 
