@@ -21,7 +21,7 @@
  *
  * Environment: POSTERSCOPE_SHARED (default ../shared); BENCH_LIMIT to use fewer posters.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +39,7 @@ import { load, measureModelOnly, type ModelOnly } from './model-only.js';
 const { values: args } = parseArgs({
   options: {
     profile: { type: 'boolean', default: false },
+    warm: { type: 'boolean', default: false },
     workers: { type: 'string' },
     threads: { type: 'string' },
     views: { type: 'string', default: 'single;tiles' },
@@ -65,6 +66,18 @@ const cpuMs = (used: NodeJS.CpuUsage) => (used.user + used.system) / 1000;
 function threadNs(tid: number): number {
   return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
 }
+/** CPU ns of every thread of this process by thread id, with its name (Linux). */
+function allThreads(): Map<number, { name: string; ns: number }> {
+  const out = new Map<number, { name: string; ns: number }>();
+  for (const tid of readdirSync('/proc/self/task').map(Number)) {
+    try {
+      out.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'latin1').trim(), ns: threadNs(tid) });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
 
 const rows: string[][] = [['phase', 'posters', 'passes', 'seconds', 'passes/s', 'x model-only', 'core-ms/poster', 'core-ms/pass', 'load']];
 const modelRow = (label: string, m: ModelOnly) => rows.push([label, '-', '-', '8', m.rate.toFixed(0), '-', '-', m.cpuMs.toFixed(2), load()]);
@@ -77,6 +90,7 @@ async function run(label: string, views: string, profile: boolean): Promise<void
   const cache = await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
   const workersBefore = profile ? await inferenceCpu() : [];
   const mainBefore = profile ? threadNs(process.pid) : 0;
+  const threadsBefore = profile ? allThreads() : new Map<number, { name: string; ns: number }>();
   const cpu = process.cpuUsage();
   const summary = await embedPosters(files, { backbone, views: parseViews(views), cache, batchSize });
   const used = cpuMs(process.cpuUsage(cpu));
@@ -92,12 +106,21 @@ async function run(label: string, views: string, profile: boolean): Promise<void
       workerTotal += (after.threadNs - (before?.threadNs ?? 0)) / 1e6;
     }
     const per = (ms: number) => (ms / summary.posters).toFixed(2);
+    // The threads that are neither main nor an inference worker, summed by name (V8 GC helpers, libuv pool, ...).
+    const others = new Map<string, number>();
+    const known = new Set([process.pid, ...workersAfter.map((w) => w.tid)]);
+    for (const [tid, after] of allThreads()) {
+      if (known.has(tid)) continue;
+      const ms = (after.ns - (threadsBefore.get(tid)?.ns ?? 0)) / 1e6;
+      others.set(`${after.name} ${tid - process.pid}`, (others.get(`${after.name} ${tid - process.pid}`) ?? 0) + ms);
+    }
     threadProfile = [
       ['thread', 'core-ms/poster'],
       ['main thread (read, decode, render, normalise, cache, scheduling)', per(main)],
       ['inference workers: inside ONNX Runtime', per(ort)],
       ['inference workers: messages, tensor wrapping, rest', per(workerTotal - ort)],
       ['other threads (libuv pool: file I/O, sharp/libvips; V8 GC; ORT intra-op)', per(used - main - workerTotal)],
+      ...[...others].filter(([, ms]) => ms / summary.posters >= 0.01).sort((a, b) => b[1] - a[1]).map(([name, ms]) => [`  of which threads named "${name}"`, per(ms)]),
       ['whole process', per(used)],
     ];
   }
@@ -117,6 +140,14 @@ async function run(label: string, views: string, profile: boolean): Promise<void
 }
 
 const runs = args.views.split(';').filter(Boolean);
+if (args.warm) {
+  // One unmeasured pass of the first view set, into its own cache, so the runs
+  // below measure a warm process (JIT, WASM tier-up, allocator pools) as a
+  // server or a long embed does after its first minute.
+  const cache = await EmbeddingCache.open({ dir: join(cacheDir, 'warm'), fingerprint: backbone.fingerprint, dim: backbone.dim });
+  await embedPosters(files, { backbone, views: parseViews(runs[0]!), cache, batchSize });
+  cache.close();
+}
 for (const [i, views] of runs.entries()) await run(`embed, ${views}`, views, args.profile && i === 0);
 
 /** Each stage alone over the same posters, one at a time: process CPU per poster. */

@@ -17,7 +17,11 @@ export interface ModelOnly {
 /** Runs batches of `batchSize` for `seconds` after a short warm-up. */
 export async function measureModelOnly(backbone: Backbone, seconds: number, batchSize = 16): Promise<ModelOnly> {
   const lanes = Math.max(1, backbone.parallelism);
-  const batches: Float32Array[] = Array.from({ length: lanes }, () => new Float32Array(batchSize * backbone.cropSize).map((_, i) => Math.sin(i) * 2));
+  const batches: Float32Array[] = Array.from({ length: lanes }, () => {
+    const batch = backbone.createBatch(batchSize);
+    for (let i = 0; i < batch.length; i++) batch[i] = Math.sin(i) * 2;
+    return batch;
+  });
   const lane = async (index: number, until: () => boolean): Promise<number> => {
     let passes = 0;
     while (until()) {

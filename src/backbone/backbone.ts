@@ -5,7 +5,7 @@
  */
 import { readModelFile, type ResolveOptions } from '../models/resolve.js';
 import { type Crop, type ViewInput, normalizationTables, writeCrop } from '../image/views.js';
-import { createRunner, type InferenceRunner } from './onnx-runtime.js';
+import { createRunner, type InferenceRunner, sharedBatch } from './onnx-runtime.js';
 import { FEATURE_OUTPUT, prepareBackboneGraph } from './onnx-graph.js';
 import { type BackboneSpec, getBackboneSpec } from './registry.js';
 import { PosterscopeError } from '../errors.js';
@@ -30,6 +30,8 @@ export interface Backbone {
   readonly cropSize: number;
   /** Batches worth keeping in flight: one per inference worker. */
   readonly parallelism: number;
+  /** A batch buffer for `crops` crops, shared with the inference workers (what `run` takes best). */
+  createBatch(crops: number): Float32Array;
   /** Normalises `crops` into `batch` (which must hold at least crops.length crops). */
   pack(crops: readonly Crop[], batch: Float32Array): void;
   /**
@@ -81,6 +83,7 @@ export async function loadBackbone(
     viewInput: { height, width, policy: spec.resize.policy, kernel: spec.resize.kernel },
     cropSize,
     parallelism: runner.workers,
+    createBatch: (crops) => sharedBatch(crops * cropSize),
     pack(crops, batch) {
       crops.forEach((crop, i) => {
         if (crop.length !== cropSize) {

@@ -94,9 +94,10 @@ const RENDER_AHEAD = 4;
 /** Batch buffers of finished runs, per backbone, for the next run to reuse. */
 const spareBatches = new WeakMap<Backbone, Float32Array[]>();
 
-function takeSpare(spare: Float32Array[], length: number): Float32Array {
+function takeSpare(spare: Float32Array[], backbone: Backbone, crops: number): Float32Array {
+  const length = crops * backbone.cropSize;
   const at = spare.findIndex((buffer) => buffer.length === length);
-  return at >= 0 ? spare.splice(at, 1)[0]! : new Float32Array(length);
+  return at >= 0 ? spare.splice(at, 1)[0]! : backbone.createBatch(crops);
 }
 
 /**
@@ -233,7 +234,6 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   // borrowed from the backbone's spares (a server calls this per request
   // batch: three fresh 9.6 MB buffers each time cost page faults and resident memory).
   const parallelism = Math.max(1, backbone.parallelism);
-  const batchLength = batchSize * backbone.cropSize;
   const spare = spareBatches.get(backbone) ?? [];
   spareBatches.set(backbone, spare);
   const free: Float32Array[] = [];
@@ -261,7 +261,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       const waiters = roomWaiters;
       roomWaiters = [];
       waiters.forEach((resolve) => resolve());
-      const buffer = free.pop() ?? takeSpare(spare, batchLength);
+      const buffer = free.pop() ?? takeSpare(spare, backbone, batchSize);
       buffers--;
       backbone.pack(
         items.map((item) => item.crop),

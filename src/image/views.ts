@@ -214,6 +214,13 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
         const v = ((FIXED_ONE >> 1) + k0 * pixels[r0 + z]! + k1 * pixels[r1 + z]! + k2 * pixels[r2 + z]!) >> FIXED_SHIFT;
         out[at + z] = v > 255 ? 255 : v;
       }
+    } else if (n === 4) {
+      const k0 = weights[0]!, k1 = weights[1]!, k2 = weights[2]!, k3 = weights[3]!;
+      const r0 = row(top), r1 = row(top + 1), r2 = row(top + 2), r3 = row(top + 3);
+      for (let z = 0; z < stride; z++) {
+        const v = ((FIXED_ONE >> 1) + k0 * pixels[r0 + z]! + k1 * pixels[r1 + z]! + k2 * pixels[r2 + z]! + k3 * pixels[r3 + z]!) >> FIXED_SHIFT;
+        out[at + z] = v > 255 ? 255 : v;
+      }
     } else {
       const rows = Array.from(weights, (_, i) => row(top + i));
       for (let z = 0; z < stride; z++) {
