@@ -15,7 +15,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PosterscopeError } from '../errors.js';
-import type { TensorFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
+import type { SharedInput, TensorFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
 
 export type { TensorFeed } from './onnx-worker.js';
 
@@ -45,6 +45,8 @@ export interface WorkerCpu {
   runNs: number;
   threadNs: number;
   runs: number;
+  /** Shared batches this worker holds for its sessions (dropped ones are forgotten). */
+  sharedBatches: number;
 }
 
 export interface InferenceRunner {
@@ -192,6 +194,18 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
       }
     }
   }
+  // Shared batches by id, and the ids each worker's session already holds.
+  const sharedIds = new WeakMap<SharedArrayBuffer, number>();
+  let nextSharedId = 0;
+  const sharedWith = new Map<InferenceThread, Set<number>>(replicas.map((thread) => [thread, new Set()]));
+  // A batch the caller dropped is dropped by the workers too.
+  const forget = new FinalizationRegistry<number>((shared) => {
+    for (const [thread, known] of sharedWith) {
+      const session = sessions.get(thread);
+      if (!known.delete(shared) || session === undefined || thread.dead) continue;
+      thread.worker.postMessage({ type: 'forget', id: nextRequestId++, session, shared } satisfies WorkerRequest);
+    }
+  });
   // The least busy replica; a worker runs one batch at a time, so this spreads batches over the cores.
   const leastBusy = (): InferenceThread => {
     if (sessions.size === 0) throw new PosterscopeError('INVALID_ARGUMENT', 'the model was released');
@@ -208,10 +222,24 @@ export async function createRunner(model: Uint8Array, options: RunnerOptions): P
       const thread = leastBusy();
       thread.busy++;
       try {
-        // A batch in shared memory is seen by the worker as it is; any other is transferred (and comes back).
-        const transfer = input.buffer instanceof SharedArrayBuffer ? [] : [input.buffer];
-        const reply = await request(thread, { type: 'run', id: nextRequestId++, session: sessions.get(thread)!, input, shape: [...shape] }, transfer);
-        if (reply.type === 'result') return { data: reply.data, dims: reply.dims, input: reply.input };
+        // A batch in shared memory is sent once per worker and then named by
+        // its id; any other is transferred and comes back with the result.
+        const buffer = input.buffer;
+        let sent: Float32Array | SharedInput = input;
+        if (buffer instanceof SharedArrayBuffer) {
+          if (input.byteOffset !== 0) throw new PosterscopeError('INVALID_ARGUMENT', 'a shared batch must start at the start of its buffer');
+          let id = sharedIds.get(buffer);
+          if (id === undefined) {
+            sharedIds.set(buffer, (id = nextSharedId++));
+            forget.register(buffer, id);
+          }
+          const known = sharedWith.get(thread)!;
+          sent = { shared: id, length: input.length, ...(known.has(id) ? {} : { buffer }) };
+          known.add(id);
+        }
+        const transfer = buffer instanceof SharedArrayBuffer ? [] : [buffer];
+        const reply = await request(thread, { type: 'run', id: nextRequestId++, session: sessions.get(thread)!, input: sent, shape: [...shape] }, transfer);
+        if (reply.type === 'result') return { data: reply.data, dims: reply.dims, input: reply.input ?? input };
         throw new PosterscopeError('MODEL_INVALID', `inference failed: ${reply.type === 'error' ? reply.message : 'unexpected reply'}`);
       } finally {
         thread.busy--;

@@ -6,7 +6,8 @@
  *
  * Each worker holds its own sessions (onnx-runtime.ts starts one worker per
  * core by default and loads a model into several of them). Each request
- * carries an id; buffers are transferred both ways, never copied.
+ * carries an id; batches are shared (or transferred both ways), never copied
+ * by the messaging.
  */
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -14,10 +15,24 @@ import ort from 'onnxruntime-node';
 
 export type WorkerRequest =
   | { type: 'load'; id: number; model: Uint8Array; inputName: string; outputName: string; threads: number }
-  | { type: 'run'; id: number; session: number; input: Float32Array; shape: number[] }
+  | { type: 'run'; id: number; session: number; input: Float32Array | SharedInput; shape: number[] }
   | { type: 'run-feeds'; id: number; session: number; feeds: TensorFeed[] }
   | { type: 'release'; id: number; session: number }
+  /** The main thread let go of a shared batch: drop it too (no reply). */
+  | { type: 'forget'; id: number; session: number; shared: number }
   | { type: 'cpu'; id: number };
+
+/**
+ * A batch in memory shared with this worker, named by an id: the buffer is
+ * sent with the first run that uses it and kept by the session, so later
+ * runs send only the id (each message carrying the buffer would wrap it in a
+ * new ArrayBuffer on arrival, which V8 counts as fresh external memory).
+ */
+export interface SharedInput {
+  shared: number;
+  buffer?: SharedArrayBuffer;
+  length: number;
+}
 
 /** One named input of a model with several (token ids, attention mask, ...): float32 or int64. */
 export interface TensorFeed {
@@ -28,14 +43,14 @@ export interface TensorFeed {
 
 export type WorkerReply =
   | { type: 'loaded'; id: number; inputNames: readonly string[]; outputNames: readonly string[] }
-  | { type: 'result'; id: number; data: Float32Array; dims: readonly number[]; input: Float32Array }
+  | { type: 'result'; id: number; data: Float32Array; dims: readonly number[]; input?: Float32Array }
   | { type: 'feeds-result'; id: number; data: Float32Array; dims: readonly number[] }
   | { type: 'released'; id: number }
-  | { type: 'cpu'; id: number; cpu: { tid: number; runNs: number; threadNs: number; runs: number } }
+  | { type: 'cpu'; id: number; cpu: { tid: number; runNs: number; threadNs: number; runs: number; sharedBatches: number } }
   | { type: 'error'; id: number; message: string; input?: Float32Array };
 
 const port = parentPort!;
-const sessions = new Map<number, { session: ort.InferenceSession; inputName: string; outputName: string }>();
+const sessions = new Map<number, { session: ort.InferenceSession; inputName: string; outputName: string; shared: Map<number, Float32Array> }>();
 
 /** This thread's CPU time in ns (Linux; 0 elsewhere), read only while profiling. */
 function threadCpuNs(): number {
@@ -76,9 +91,16 @@ function ortReadable(input: Float32Array): { data: Float32Array; done: () => voi
   };
 }
 
-/** A batch in shared memory goes back as it came (shared); any other buffer is transferred back. */
-function transferable(input: Float32Array): ArrayBuffer[] {
-  return input.buffer instanceof SharedArrayBuffer ? [] : [input.buffer as ArrayBuffer];
+/** The batch a run names: a plain buffer as sent, or a shared one by id (kept the first time it comes). */
+function resolveInput(shared: Map<number, Float32Array>, input: Float32Array | SharedInput): Float32Array {
+  if (input instanceof Float32Array) return input;
+  let batch = shared.get(input.shared);
+  if (input.buffer) {
+    batch = new Float32Array(input.buffer);
+    shared.set(input.shared, batch);
+  }
+  if (!batch) throw new Error(`shared batch ${input.shared} was never sent`);
+  return batch.length === input.length ? batch : batch.subarray(0, input.length);
 }
 
 function firstLine(error: unknown): string {
@@ -97,14 +119,14 @@ async function handle(request: WorkerRequest): Promise<void> {
         // Spinning workers burn the CPU that image decoding needs on small machines.
         extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
-      sessions.set(request.id, { session, inputName: request.inputName, outputName: request.outputName });
+      sessions.set(request.id, { session, inputName: request.inputName, outputName: request.outputName, shared: new Map() });
       port.postMessage({ type: 'loaded', id: request.id, inputNames: session.inputNames, outputNames: session.outputNames } satisfies WorkerReply);
       return;
     }
     case 'run': {
       const entry = sessions.get(request.session);
       if (!entry) throw new Error('the session was released');
-      const readable = ortReadable(request.input);
+      const readable = ortReadable(resolveInput(entry.shared, request.input));
       const tensor = new ort.Tensor('float32', readable.data, request.shape);
       const before = profile.enabled ? threadCpuNs() : 0;
       let result: ort.InferenceSession.OnnxValueMapType;
@@ -121,8 +143,10 @@ async function handle(request: WorkerRequest): Promise<void> {
       const out = result[entry.outputName];
       if (!out || out.type !== 'float32') throw new Error(`output "${entry.outputName}" is not a float32 tensor`);
       const data = out.data as Float32Array;
-      const reply: WorkerReply = { type: 'result', id: request.id, data, dims: out.dims, input: request.input };
-      port.postMessage(reply, [data.buffer as ArrayBuffer, ...transferable(request.input)]);
+      // A shared batch stays where it is; a plain one is handed back.
+      const input = request.input instanceof Float32Array ? request.input : undefined;
+      const reply: WorkerReply = { type: 'result', id: request.id, data, dims: out.dims, ...(input ? { input } : {}) };
+      port.postMessage(reply, [data.buffer as ArrayBuffer, ...(input ? [input.buffer as ArrayBuffer] : [])]);
       return;
     }
     case 'run-feeds': {
@@ -139,6 +163,10 @@ async function handle(request: WorkerRequest): Promise<void> {
       port.postMessage({ type: 'feeds-result', id: request.id, data, dims: out.dims } satisfies WorkerReply, [data.buffer as ArrayBuffer]);
       return;
     }
+    case 'forget': {
+      sessions.get(request.session)?.shared.delete(request.shared);
+      return;
+    }
     case 'release': {
       await sessions.get(request.session)?.session.release();
       sessions.delete(request.session);
@@ -148,7 +176,9 @@ async function handle(request: WorkerRequest): Promise<void> {
     case 'cpu': {
       // The first call switches accounting on; later calls report what was counted since.
       if (!profile.enabled) Object.assign(profile, { enabled: true, tid: threadId() });
-      const cpu = { tid: profile.tid, runNs: profile.runNs, threadNs: threadCpuNs(), runs: profile.runs };
+      let sharedBatches = 0;
+      for (const entry of sessions.values()) sharedBatches += entry.shared.size;
+      const cpu = { tid: profile.tid, runNs: profile.runNs, threadNs: threadCpuNs(), runs: profile.runs, sharedBatches };
       port.postMessage({ type: 'cpu', id: request.id, cpu } satisfies WorkerReply);
       return;
     }
@@ -157,8 +187,8 @@ async function handle(request: WorkerRequest): Promise<void> {
 
 port.on('message', (request: WorkerRequest) => {
   handle(request).catch((error: unknown) => {
-    const input = request.type === 'run' ? request.input : undefined;
+    const input = request.type === 'run' && request.input instanceof Float32Array ? request.input : undefined;
     const reply: WorkerReply = { type: 'error', id: request.id, message: firstLine(error), ...(input ? { input } : {}) };
-    port.postMessage(reply, input && input.buffer.byteLength > 0 ? transferable(input) : []);
+    port.postMessage(reply, input && input.buffer.byteLength > 0 ? [input.buffer as ArrayBuffer] : []);
   });
 });
