@@ -69,7 +69,12 @@ function threadId(): number {
 }
 const profile = { tid: 0, runNs: 0, runs: 0, enabled: false };
 
-/** This thread's copies of shared batches, reused (ONNX Runtime reads only plain ArrayBuffers). */
+/**
+ * This thread's copies of shared batches (ONNX Runtime reads only plain
+ * ArrayBuffers), kept for reuse, each as long as its whole batch: freeing
+ * and allocating 9.6 MB copies per run (or one per length of a short last
+ * batch) left the allocator's arenas ever larger (bench:serve RSS).
+ */
 const spare: Float32Array[] = [];
 
 /**
@@ -80,13 +85,18 @@ const spare: Float32Array[] = [];
  */
 function ortReadable(input: Float32Array): { data: Float32Array; done: () => void } {
   if (!(input.buffer instanceof SharedArrayBuffer)) return { data: input, done: () => undefined };
-  const at = spare.findIndex((buffer) => buffer.length === input.length);
-  const copy = at >= 0 ? spare.splice(at, 1)[0]! : new Float32Array(input.length);
-  copy.set(input);
+  // Copies are as long as the whole shared batch, whatever part of it a run
+  // uses (the last batch of a request is short), so one size serves all runs.
+  const capacity = input.buffer.byteLength / Float32Array.BYTES_PER_ELEMENT;
+  const at = spare.findIndex((buffer) => buffer.length === capacity);
+  const copy = at >= 0 ? spare.splice(at, 1)[0]! : new Float32Array(capacity);
+  const data = copy.length === input.length ? copy : copy.subarray(0, input.length);
+  data.set(input);
   return {
-    data: copy,
+    data,
     done: () => {
-      if (spare.length < 4) spare.push(copy);
+      // Steady work overlaps one or two runs; a burst past four lets its extra copies go.
+      if (spare.unshift(copy) > 4) spare.pop();
     },
   };
 }
