@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
-import { type Crop, type ViewSpec, renderView, viewName } from '../image/views.js';
+import { type Crop, type ViewSpec, recycleCrops, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
 import { type EmbeddingCache, embeddingKey } from './cache.js';
@@ -263,10 +263,10 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       waiters.forEach((resolve) => resolve());
       const buffer = free.pop() ?? takeSpare(spare, backbone, batchSize);
       buffers--;
-      backbone.pack(
-        items.map((item) => item.crop),
-        buffer,
-      );
+      const crops = items.map((item) => item.crop);
+      backbone.pack(crops, buffer);
+      // Packed: the crops' buffers go back to be rendered into again.
+      recycleCrops(crops);
       inFlight++;
       backbone.run(buffer, items.length).then(
         ({ features, batch }) => {

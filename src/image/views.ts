@@ -110,6 +110,37 @@ export function parseViews(list: string | readonly string[]): ViewSpec[] {
 /** One rendered crop: input-size RGB, interleaved. */
 export type Crop = Buffer;
 
+/**
+ * Crops given back once packed into a batch, for the next renders to reuse.
+ * Each crop allocated afresh is external memory V8 must collect; at 13
+ * crops per poster that was a full collection every few posters.
+ */
+const cropPool: Buffer[] = [];
+const CROP_POOL_LIMIT = 64;
+
+/** A buffer of `bytes` bytes for a crop: a recycled one when there is one of that size. */
+function takeCrop(bytes: number): Buffer {
+  const last = cropPool[cropPool.length - 1];
+  if (last && last.length === bytes) return cropPool.pop()!;
+  return Buffer.allocUnsafe(bytes);
+}
+
+/**
+ * Gives crops back for reuse once nothing reads them any more (the
+ * embedding pipeline, after packing them into a batch). Their content is
+ * overwritten by later renders.
+ */
+export function recycleCrops(crops: readonly Crop[]): void {
+  for (const crop of crops) {
+    if (cropPool.length >= CROP_POOL_LIMIT) return;
+    if (cropPool.length > 0 && cropPool[0]!.length !== crop.length) cropPool.length = 0;
+    cropPool.push(crop);
+  }
+}
+
+/** A reused buffer for the enlarged poster that tiles are cut from (cut synchronously, never kept). */
+let enlargeScratch = Buffer.alloc(0);
+
 function raw(poster: Pick<Poster, 'pixels' | 'width' | 'height'>) {
   return sharp(poster.pixels, { raw: { width: poster.width, height: poster.height, channels: 3 } });
 }
@@ -189,7 +220,7 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
   const masks = linearMasks(shrink, points);
   const pad = Math.ceil(points / 2) - 1;
   const stride = width * 3;
-  const out = Buffer.allocUnsafe(stride * outHeight);
+  const out = takeCrop(stride * outHeight);
   const extra = outHeight * shrink - height;
   const offset = (1 + extra) / 2 - 0.5;
   const row = (i: number) => Math.min(height - 1, Math.max(0, i)) * stride;
@@ -275,7 +306,7 @@ const INTERPOLATE_ONE = 1 << INTERPOLATE_SHIFT;
  * 1 / det, coordinates taken in the input embedded in a one-pixel border,
  * the column position accumulated along each row. Tests compare the two.
  */
-export function enlarge(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Buffer {
+export function enlarge(pixels: Uint8Array, width: number, height: number, outWidth: number, outHeight: number, into?: Buffer): Buffer {
   if (!(Number.isInteger(outWidth) && outWidth >= width)) throw invalidParameterError('outWidth', `a whole number from ${width}`, outWidth);
   if (!(Number.isInteger(outHeight) && outHeight >= height)) throw invalidParameterError('outHeight', `a whole number from ${height}`, outHeight);
   // libvips resamples nothing at scale 1 on both axes.
@@ -297,7 +328,7 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
   }
   const stride = width * 3;
   const outStride = outWidth * 3;
-  const out = Buffer.allocUnsafe(outStride * outHeight);
+  const out = into && into.length >= outStride * outHeight ? into : takeCrop(outStride * outHeight);
   const half = INTERPOLATE_ONE >> 1;
   for (let oy = 0; oy < outHeight; oy++) {
     const y = id * oy + 0.5;
@@ -335,7 +366,7 @@ function tileOffsets(length: number, size: number): number[] {
 
 /** Copies a `width` x `height` window at (left, top) out of an RGB buffer. */
 function cut(pixels: Buffer, stride: number, left: number, top: number, width: number, height: number): Crop {
-  const out = Buffer.allocUnsafe(width * height * 3);
+  const out = takeCrop(width * height * 3);
   for (let y = 0; y < height; y++) {
     const from = ((top + y) * stride + left) * 3;
     pixels.copy(out, y * width * 3, from, from + width * 3);
@@ -435,10 +466,14 @@ export async function renderView(poster: Poster, view: ViewSpec, input: ViewInpu
     }
     case 'tiles': {
       const { width, height } = tilesSize(w, h, view.zoom, input);
-      const big =
-        input.kernel === 'linear' && width >= w && height >= h
-          ? enlarge(poster.pixels, w, h, width, height)
-          : await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
+      let big: Buffer;
+      if (input.kernel === 'linear' && width >= w && height >= h) {
+        // Enlarged into a reused buffer: the tiles are cut from it before anything else runs.
+        if (enlargeScratch.length < width * height * 3) enlargeScratch = Buffer.allocUnsafe(width * height * 3);
+        big = enlarge(poster.pixels, w, h, width, height, enlargeScratch);
+      } else {
+        big = await raw(poster).resize(width, height, { fit: 'fill', kernel: kernelOf(input) }).raw().toBuffer();
+      }
       const crops: Crop[] = [];
       for (const top of tileOffsets(height, input.height)) {
         for (const left of tileOffsets(width, input.width)) crops.push(cut(big, width, left, top, input.width, input.height));

@@ -10,6 +10,7 @@ import {
   normalizationTables,
   parseView,
   parseViews,
+  recycleCrops,
   reduceRows,
   renderView,
   viewName,
@@ -186,4 +187,22 @@ test('viewPasses counts the crops renderView gives, before decoding, for every s
   // Beyond the aspect bound every view refuses the poster: it costs no pass.
   assert.equal(viewPasses(parseView('tiles-4x'), 10, 10_000, input), 0);
   assert.equal(viewPasses(parseView('native'), 0, 10, input), 0);
+});
+
+test('recycled crops are rendered into again, and every crop still holds its own view', async () => {
+  const a = gradientPoster(60, 90);
+  const b: Poster = { ...gradientPoster(48, 90), source: 'other', pixels: rawImage(48, 90, noise(7)) };
+  const views = parseViews('native,tiles-2x,crop-top');
+  const expected = await Promise.all(views.map((view) => renderView(b, view, input)));
+  const copies = expected.map((crops) => crops.map((crop) => Buffer.from(crop)));
+  // Hand back a's crops, then render b again: b's crops land in a's buffers.
+  const first = (await Promise.all(views.map((view) => renderView(a, view, input)))).flat();
+  recycleCrops(first);
+  const again = await Promise.all(views.map((view) => renderView(b, view, input)));
+  const reused = again.flat().filter((crop) => first.some((old) => old.buffer === crop.buffer && old.byteOffset === crop.byteOffset));
+  assert.ok(reused.length > 0, 'some crops reuse a recycled buffer');
+  again.forEach((crops, v) => crops.forEach((crop, i) => assert.ok(crop.equals(copies[v]![i]!), `${viewName(views[v]!)}[${i}]`)));
+  // Two crops in flight never share a buffer.
+  const all = again.flat();
+  for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) assert.ok(all[i]!.buffer !== all[j]!.buffer || all[i]!.byteOffset !== all[j]!.byteOffset, `crops ${i} and ${j} share memory`);
 });
