@@ -12,11 +12,14 @@
  * --profile adds, for the single-view run:
  * - CPU per poster by thread: main thread, inference workers (inside ONNX
  *   Runtime vs messaging/rest), every other thread (libuv pool: file reads and
- *   sharp/libvips calls; V8 GC helpers; ORT intra-op threads when --threads > 1);
+ *   sharp/libvips calls; V8 GC helpers; ORT intra-op threads when --threads > 1),
+ *   each of those by thread id (Node names them all "node");
  * - CPU per poster of each stage run alone on the same posters: read + hash,
  *   decode, render (native view), normalise, cache write - and what is left
  *   over once model-only inference is added (hand-off, scheduling, idle spin);
  * - model-only CPU per pass for 1 worker x 2 threads beside the chosen layout.
+ * --warm first runs the first view set once, unmeasured, into its own cache,
+ * so the runs measure a warm process (JIT, WASM tier-up, buffer pools).
  * Numbers only: nothing is asserted.
  *
  * Environment: POSTERSCOPE_SHARED (default ../shared); BENCH_LIMIT to use fewer posters.
@@ -112,7 +115,10 @@ async function run(label: string, views: string, profile: boolean): Promise<void
     for (const [tid, after] of allThreads()) {
       if (known.has(tid)) continue;
       const ms = (after.ns - (threadsBefore.get(tid)?.ns ?? 0)) / 1e6;
-      others.set(`${after.name} ${tid - process.pid}`, (others.get(`${after.name} ${tid - process.pid}`) ?? 0) + ms);
+      // Node names all its threads "node": the id's offset from the main thread's tells them apart
+      // (V8's platform threads, which run garbage collection, start first; libuv's pool later).
+      const label = `"${after.name}", id main+${tid - process.pid}`;
+      others.set(label, (others.get(label) ?? 0) + ms);
     }
     threadProfile = [
       ['thread', 'core-ms/poster'],
@@ -120,7 +126,7 @@ async function run(label: string, views: string, profile: boolean): Promise<void
       ['inference workers: inside ONNX Runtime', per(ort)],
       ['inference workers: messages, tensor wrapping, rest', per(workerTotal - ort)],
       ['other threads (libuv pool: file I/O, sharp/libvips; V8 GC; ORT intra-op)', per(used - main - workerTotal)],
-      ...[...others].filter(([, ms]) => ms / summary.posters >= 0.01).sort((a, b) => b[1] - a[1]).map(([name, ms]) => [`  of which threads named "${name}"`, per(ms)]),
+      ...[...others].filter(([, ms]) => ms / summary.posters >= 0.01).sort((a, b) => b[1] - a[1]).map(([label, ms]) => [`  of which thread ${label}`, per(ms)]),
       ['whole process', per(used)],
     ];
   }
