@@ -147,10 +147,13 @@ const heapBefore = await snapshot();
 const rssBefore = await rssMB();
 const rows = [];
 let served = 0;
+// RSS after each phase too, so growth can be pinned on a phase (the concurrency-32 burst, say).
+const phases: string[] = [`warm-up: ${rssBefore.toFixed(0)} MB`];
 for (const [connections, amount] of [[1, 100 * scale], [8, 800 * scale], [32, 800 * scale]] as const) {
   const r = await load(connections, amount);
   served += r.requests;
   rows.push(r);
+  phases.push(`after c=${connections}: ${(await rssMB()).toFixed(0)} MB`);
 }
 // The soak runs in chunks so RSS can be seen levelling off (allocator growth) or climbing (a leak).
 const samples: string[] = [`${served}: ${(await rssMB()).toFixed(0)} MB`];
@@ -185,6 +188,7 @@ for (const r of [...rows, soak]) {
 }
 console.log(`server RSS: ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after ${served} requests (+${(rssAfter - rssBefore).toFixed(0)} MB)`);
 console.log(`server RSS by requests served: ${samples.join(', ')}`);
+console.log(`server RSS by phase: ${phases.join(', ')}`);
 if (heapBefore && heapAfter) {
   const [a, b] = [await heapBreakdown(heapBefore), await heapBreakdown(heapAfter)];
   const total = (m: Map<string, { size: number }>) => [...m.values()].reduce((s, e) => s + e.size, 0) / 2 ** 20;
