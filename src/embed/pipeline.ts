@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
+import { recyclePixels } from '../image/jpeg.js';
 import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, recycleCrops, renderView, viewName } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
@@ -164,6 +165,9 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         if (isCancelled(index)) throw cancelledError(source);
         rendered.push(...(await Promise.all(missing.slice(at, at + RENDER_AHEAD).map((v) => renderView(poster, options.views[v]!, backbone.viewInput)))));
       }
+      // Every view rendered (crops never share the poster's memory): its pixels can be decoded into again.
+      // Not after a failed render, whose sibling renders may still be reading them.
+      if (poster === decoded) recyclePixels(decoded.pixels);
       if (isCancelled(index)) throw cancelledError(source);
       const job: Job = {
         index,

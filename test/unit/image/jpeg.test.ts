@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { readJpegHeader } from '../../../src/image/jpeg.js';
+import { readJpegHeader, recyclePixels } from '../../../src/image/jpeg.js';
 import { decodePoster } from '../../../src/image/poster.js';
 import { isError } from '../../helpers/errors.js';
 import { noise, painted } from '../../helpers/images.js';
@@ -72,4 +72,21 @@ test('readJpegHeader gives up on what is not a well-formed JPEG header', () => {
   assert.equal(readJpegHeader(Buffer.from('not a jpeg')), undefined);
   assert.equal(readJpegHeader(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00])), undefined);
   assert.equal(readJpegHeader(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0x00, 0x08, 1, 2, 3, 4, 5, 6])), undefined);
+});
+
+test('recycled pixel buffers are decoded into again: a smaller poster gets a view of one, with its own exact pixels', async () => {
+  const big = await decodePoster({ bytes: await painted(80, 120, noise(5)).jpeg().toBuffer(), source: 'big.jpg' });
+  const bytes = await painted(76, 114, noise(6)).jpeg({ progressive: true }).toBuffer();
+  const reference = await sharpPixels(bytes);
+  recyclePixels(big.pixels);
+  const small = await decodePoster({ bytes, source: 'small.jpg' });
+  assert.equal(small.pixels.buffer, big.pixels.buffer, 'the recycled buffer is reused');
+  assert.equal(small.pixels.length, 76 * 114 * 3);
+  assert.ok(small.pixels.equals(reference.pixels), 'and holds the new poster exactly');
+  // A slice of Node's shared small-buffer pool is never taken in.
+  const slice = Buffer.allocUnsafe(300);
+  recyclePixels(slice);
+  const next = await decodePoster({ bytes, source: 'again.jpg' });
+  assert.notEqual(next.pixels.buffer, slice.buffer);
+  assert.ok(next.pixels.equals(reference.pixels));
 });
