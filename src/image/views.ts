@@ -11,6 +11,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import { Random } from '../random.js';
+import { nativeKernels } from './native.js';
 import type { Poster } from './poster.js';
 
 export type ViewSpec =
@@ -224,6 +225,22 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
   const extra = outHeight * shrink - height;
   const offset = (1 + extra) / 2 - 0.5;
   const row = (i: number) => Math.min(height - 1, Math.max(0, i)) * stride;
+  if (nativeKernels) {
+    // The same taps, padded to `points` with zero weights (a zero tap adds nothing), for the C loop.
+    const rows = new Int32Array(points * outHeight);
+    const fixed = new Int32Array(points * outHeight);
+    let y = 0.5 * shrink - 0.5 - offset;
+    for (let o = 0; o < outHeight; o++, y += shrink) {
+      const { first, weights } = masks[((Math.trunc(y * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1]!;
+      const top = Math.trunc(y) + first - pad;
+      for (let i = 0; i < points; i++) {
+        rows[o * points + i] = row(top + Math.min(i, weights.length - 1));
+        fixed[o * points + i] = i < weights.length ? weights[i]! : 0;
+      }
+    }
+    nativeKernels.reduceRows(pixels, stride, rows, fixed, points, out, outHeight);
+    return out;
+  }
   let y = 0.5 * shrink - 0.5 - offset;
   for (let o = 0; o < outHeight; o++, y += shrink) {
     const { first, weights } = masks[((Math.trunc(y * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1]!;
@@ -329,6 +346,20 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
   const stride = width * 3;
   const outStride = outWidth * 3;
   const out = into && into.length >= outStride * outHeight ? into : takeCrop(outStride * outHeight);
+  if (nativeKernels) {
+    const rows0 = new Int32Array(outHeight);
+    const rows1 = new Int32Array(outHeight);
+    const yfraction = new Int32Array(outHeight);
+    for (let oy = 0; oy < outHeight; oy++) {
+      const y = id * oy + 0.5;
+      const whole = Math.trunc(y);
+      yfraction[oy] = Math.trunc((y - whole) * INTERPOLATE_ONE);
+      rows0[oy] = Math.min(height - 1, Math.max(0, whole - 1)) * stride;
+      rows1[oy] = Math.min(height - 1, whole) * stride;
+    }
+    nativeKernels.enlarge(pixels, width, left, right, fraction, rows0, rows1, yfraction, out, outWidth, outHeight);
+    return out;
+  }
   const half = INTERPOLATE_ONE >> 1;
   for (let oy = 0; oy < outHeight; oy++) {
     const y = id * oy + 0.5;
@@ -505,9 +536,13 @@ export function writeCrop(
   batch: Float32Array,
   index: number,
 ): void {
+  const [t0, t1, t2] = tables as [Float32Array, Float32Array, Float32Array];
+  if (nativeKernels) {
+    nativeKernels.writeCrop(crop, t0, t1, t2, layout === 'NCHW', batch, index);
+    return;
+  }
   const plane = crop.length / 3;
   const base = index * crop.length;
-  const [t0, t1, t2] = tables as [Float32Array, Float32Array, Float32Array];
   if (layout === 'NCHW') {
     for (let i = 0, p = 0; i < plane; i++, p += 3) {
       batch[base + i] = t0[crop[p]!]!;
