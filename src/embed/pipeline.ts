@@ -13,7 +13,7 @@ import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { recyclePixels } from '../image/jpeg.js';
 import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
-import { type Crop, type ViewSpec, recycleCrops, renderView, viewName } from '../image/views.js';
+import { type Crop, type ViewSpec, recycleCrops, renderView, viewName, viewPasses } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
 import { type EmbeddingCache, embeddingKey } from './cache.js';
@@ -27,7 +27,7 @@ export interface EmbedOptions {
   cache?: EmbeddingCache;
   /** Crops per backbone pass. Default 16. */
   batchSize?: number;
-  /** Posters read and decoded ahead of inference. Default 8. */
+  /** Posters read and decoded ahead of inference. Default: enough to fill four batches with these views (2 to 8). */
   prefetch?: number;
   decode?: DecodeOptions;
   /**
@@ -111,7 +111,11 @@ function takeSpare(spare: Float32Array[], backbone: Backbone, crops: number): Fl
 export async function embedPosters(sources: readonly PosterSource[], options: EmbedOptions): Promise<EmbedSummary> {
   const { backbone, cache } = options;
   const batchSize = options.batchSize ?? 16;
-  const prefetch = options.prefetch ?? 8;
+  // Posters decoded and rendered ahead: enough to fill the crop queue for
+  // these views (a 2:3 poster's passes), no more, so rendered crops waiting
+  // for the backbone stay near maxQueued (13 passes per poster: 5 posters).
+  const passesPerPoster = options.views.reduce((sum, view) => sum + Math.max(1, viewPasses(view, backbone.viewInput.width, Math.round(backbone.viewInput.height * 1.5), backbone.viewInput)), 0);
+  const prefetch = options.prefetch ?? Math.max(2, Math.min(8, Math.ceil((batchSize * 4) / passesPerPoster)));
   const progress = options.progress ?? silentProgress;
   const names = options.views.map(viewName);
   const cleaner = options.clean;
@@ -156,6 +160,8 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         finish({ index, source, contentHash: hash, cached: true, ...(vectors ? { vectors } : {}) });
         return;
       }
+      // Room for its crops first: a full queue is drained by the backbone before more posters are decoded.
+      while (queue.length > maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
       const decoded = await decodePosterBytes(bytes, source, hash, options.decode);
       if (isCancelled(index)) throw cancelledError(source);
       const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
