@@ -67,7 +67,22 @@ function threadId(): number {
     return 0;
   }
 }
-const profile = { tid: 0, runNs: 0, runs: 0, enabled: false };
+/**
+ * CPU inside runs: counted while at least one run is in progress, so runs that
+ * overlap on this thread (a run waits for setImmediate while another computes)
+ * are not counted twice.
+ */
+const profile = { tid: 0, runNs: 0, runs: 0, enabled: false, active: 0, since: 0 };
+
+function runStarted(): void {
+  if (profile.enabled && profile.active++ === 0) profile.since = threadCpuNs();
+}
+
+function runEnded(): void {
+  if (!profile.enabled || profile.active === 0) return;
+  profile.runs++;
+  if (--profile.active === 0) profile.runNs += threadCpuNs() - profile.since;
+}
 
 /**
  * This thread's copies of shared batches (ONNX Runtime reads only plain
@@ -138,17 +153,14 @@ async function handle(request: WorkerRequest): Promise<void> {
       if (!entry) throw new Error('the session was released');
       const readable = ortReadable(resolveInput(entry.shared, request.input));
       const tensor = new ort.Tensor('float32', readable.data, request.shape);
-      const before = profile.enabled ? threadCpuNs() : 0;
       let result: ort.InferenceSession.OnnxValueMapType;
+      runStarted();
       try {
         // No fetch list: onnxruntime-node 1.23 mislabels outputs when asked for a subset.
         result = await entry.session.run({ [entry.inputName]: tensor });
       } finally {
+        runEnded();
         readable.done();
-      }
-      if (profile.enabled) {
-        profile.runNs += threadCpuNs() - before;
-        profile.runs++;
       }
       const out = result[entry.outputName];
       if (!out || out.type !== 'float32') throw new Error(`output "${entry.outputName}" is not a float32 tensor`);
