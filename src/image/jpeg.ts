@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { recycleBuffer, takeBuffer } from './buffers.js';
 
 /** What the frame header says, read without decoding a pixel. */
 export interface JpegHeader {
@@ -108,29 +109,11 @@ async function decoder(): Promise<MozJpegModule> {
 }
 
 /**
- * Pixel buffers given back by `recyclePixels`, reused for the next decodes:
- * each decoded poster allocated afresh is external memory V8 must collect.
- * Posters differ in size by a few rows, so a buffer serves any poster no
- * larger than it (the caller gets a view of the first bytes).
- */
-const pixelPool: ArrayBuffer[] = [];
-const PIXEL_POOL_LIMIT = 16;
-
-function takePixels(bytes: number): Buffer {
-  const at = pixelPool.findIndex((buffer) => buffer.byteLength >= bytes && buffer.byteLength <= 2 * bytes);
-  if (at < 0) return Buffer.allocUnsafe(bytes);
-  return Buffer.from(pixelPool.splice(at, 1)[0]!, 0, bytes);
-}
-
-/**
  * Gives a decoded poster's pixels back once nothing reads them any more (the
  * embedding pipeline, after rendering every view); later decodes overwrite them.
  */
 export function recyclePixels(pixels: Buffer): void {
-  // Only a buffer that owns its whole ArrayBuffer (not a slice of Node's shared pool).
-  if (pixels.byteOffset !== 0 || pixels.buffer.byteLength < 4096 || pixels.buffer instanceof SharedArrayBuffer) return;
-  if (pixelPool.length >= PIXEL_POOL_LIMIT) pixelPool.shift();
-  pixelPool.push(pixels.buffer);
+  recycleBuffer(pixels);
 }
 
 /**
@@ -154,7 +137,7 @@ export async function decodePlainJpeg(bytes: Uint8Array, header: JpegHeader): Pr
   }
   if (!image || messages.length > 0 || image.width !== header.width || image.height !== header.height) return undefined;
   const count = image.width * image.height;
-  const pixels = takePixels(count * 3);
+  const pixels = takeBuffer(count * 3);
   const data = image.data;
   if (data.byteOffset % 4 === 0 && LITTLE_ENDIAN) {
     // One 32-bit read per RGBA pixel (R in the low byte); byte stores keep the low 8 bits.

@@ -11,6 +11,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { PosterscopeError, invalidParameterError } from '../errors.js';
 import { Random } from '../random.js';
+import { recycleBuffer, takeBuffer } from './buffers.js';
 import { nativeKernels } from './native.js';
 import type { Poster } from './poster.js';
 
@@ -112,31 +113,12 @@ export function parseViews(list: string | readonly string[]): ViewSpec[] {
 export type Crop = Buffer;
 
 /**
- * Crops given back once packed into a batch, for the next renders to reuse.
- * Each crop allocated afresh is external memory V8 must collect; at 13
- * crops per poster that was a full collection every few posters.
- */
-const cropPool: Buffer[] = [];
-const CROP_POOL_LIMIT = 64;
-
-/** A buffer of `bytes` bytes for a crop: a recycled one when there is one of that size. */
-function takeCrop(bytes: number): Buffer {
-  const last = cropPool[cropPool.length - 1];
-  if (last && last.length === bytes) return cropPool.pop()!;
-  return Buffer.allocUnsafe(bytes);
-}
-
-/**
  * Gives crops back for reuse once nothing reads them any more (the
  * embedding pipeline, after packing them into a batch). Their content is
  * overwritten by later renders.
  */
 export function recycleCrops(crops: readonly Crop[]): void {
-  for (const crop of crops) {
-    if (cropPool.length >= CROP_POOL_LIMIT) return;
-    if (cropPool.length > 0 && cropPool[0]!.length !== crop.length) cropPool.length = 0;
-    cropPool.push(crop);
-  }
+  for (const crop of crops) recycleBuffer(crop);
 }
 
 /** A reused buffer for the enlarged poster that tiles are cut from (cut synchronously, never kept). */
@@ -221,59 +203,41 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
   const masks = linearMasks(shrink, points);
   const pad = Math.ceil(points / 2) - 1;
   const stride = width * 3;
-  const out = takeCrop(stride * outHeight);
+  const out = takeBuffer(stride * outHeight);
   const extra = outHeight * shrink - height;
   const offset = (1 + extra) / 2 - 0.5;
   const row = (i: number) => Math.min(height - 1, Math.max(0, i)) * stride;
-  if (nativeKernels) {
-    // The same taps, padded to `points` with zero weights (a zero tap adds nothing), for the C loop.
-    const rows = new Int32Array(points * outHeight);
-    const fixed = new Int32Array(points * outHeight);
-    let y = 0.5 * shrink - 0.5 - offset;
-    for (let o = 0; o < outHeight; o++, y += shrink) {
-      const { first, weights } = masks[((Math.trunc(y * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1]!;
-      const top = Math.trunc(y) + first - pad;
-      for (let i = 0; i < points; i++) {
-        rows[o * points + i] = row(top + Math.min(i, weights.length - 1));
-        fixed[o * points + i] = i < weights.length ? weights[i]! : 0;
-      }
-    }
-    nativeKernels.reduceRows(pixels, stride, rows, fixed, points, out, outHeight);
-    return out;
-  }
+  // Per output row, `points` source rows and their fixed-point weights; masks
+  // with fewer taps are padded with zero weights (a zero tap adds nothing).
+  const rows = new Int32Array(points * outHeight);
+  const fixed = new Int32Array(points * outHeight);
   let y = 0.5 * shrink - 0.5 - offset;
   for (let o = 0; o < outHeight; o++, y += shrink) {
     const { first, weights } = masks[((Math.trunc(y * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1]!;
     const top = Math.trunc(y) + first - pad;
-    const at = o * stride;
-    const n = weights.length;
-    // Weights are non-negative and sum to at most FIXED_ONE: no clamping below 0 is needed.
-    if (n === 2) {
-      const k0 = weights[0]!, k1 = weights[1]!;
-      const r0 = row(top), r1 = row(top + 1);
-      for (let z = 0; z < stride; z++) {
-        const v = ((FIXED_ONE >> 1) + k0 * pixels[r0 + z]! + k1 * pixels[r1 + z]!) >> FIXED_SHIFT;
-        out[at + z] = v > 255 ? 255 : v;
-      }
-    } else if (n === 3) {
-      const k0 = weights[0]!, k1 = weights[1]!, k2 = weights[2]!;
-      const r0 = row(top), r1 = row(top + 1), r2 = row(top + 2);
-      for (let z = 0; z < stride; z++) {
-        const v = ((FIXED_ONE >> 1) + k0 * pixels[r0 + z]! + k1 * pixels[r1 + z]! + k2 * pixels[r2 + z]!) >> FIXED_SHIFT;
-        out[at + z] = v > 255 ? 255 : v;
-      }
-    } else if (n === 4) {
-      const k0 = weights[0]!, k1 = weights[1]!, k2 = weights[2]!, k3 = weights[3]!;
-      const r0 = row(top), r1 = row(top + 1), r2 = row(top + 2), r3 = row(top + 3);
+    for (let i = 0; i < points; i++) {
+      rows[o * points + i] = row(top + Math.min(i, weights.length - 1));
+      fixed[o * points + i] = i < weights.length ? weights[i]! : 0;
+    }
+  }
+  if (nativeKernels) {
+    nativeKernels.reduceRows(pixels, stride, rows, fixed, points, out, outHeight);
+    return out;
+  }
+  // Weights are non-negative and sum to at most FIXED_ONE: no clamping below 0 is needed.
+  // Shrinking by at most 1.5x always gives 4 points; the general loop is a guard.
+  for (let o = 0, t = 0, at = 0; o < outHeight; o++, t += points, at += stride) {
+    if (points === 4) {
+      const k0 = fixed[t]!, k1 = fixed[t + 1]!, k2 = fixed[t + 2]!, k3 = fixed[t + 3]!;
+      const r0 = rows[t]!, r1 = rows[t + 1]!, r2 = rows[t + 2]!, r3 = rows[t + 3]!;
       for (let z = 0; z < stride; z++) {
         const v = ((FIXED_ONE >> 1) + k0 * pixels[r0 + z]! + k1 * pixels[r1 + z]! + k2 * pixels[r2 + z]! + k3 * pixels[r3 + z]!) >> FIXED_SHIFT;
         out[at + z] = v > 255 ? 255 : v;
       }
     } else {
-      const rows = Array.from(weights, (_, i) => row(top + i));
       for (let z = 0; z < stride; z++) {
         let v = FIXED_ONE >> 1;
-        for (let i = 0; i < n; i++) v += weights[i]! * pixels[rows[i]! + z]!;
+        for (let i = 0; i < points; i++) v += fixed[t + i]! * pixels[rows[t + i]! + z]!;
         v >>= FIXED_SHIFT;
         out[at + z] = v > 255 ? 255 : v;
       }
@@ -345,29 +309,28 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
   }
   const stride = width * 3;
   const outStride = outWidth * 3;
-  const out = into && into.length >= outStride * outHeight ? into : takeCrop(outStride * outHeight);
+  const out = into && into.length >= outStride * outHeight ? into : takeBuffer(outStride * outHeight);
+  // Per output row: the two source rows (byte offsets) and the y fraction.
+  const rows0 = new Int32Array(outHeight);
+  const rows1 = new Int32Array(outHeight);
+  const yfraction = new Int32Array(outHeight);
+  for (let oy = 0; oy < outHeight; oy++) {
+    const y = id * oy + 0.5;
+    const whole = Math.trunc(y);
+    yfraction[oy] = Math.trunc((y - whole) * INTERPOLATE_ONE);
+    rows0[oy] = Math.min(height - 1, Math.max(0, whole - 1)) * stride;
+    rows1[oy] = Math.min(height - 1, whole) * stride;
+  }
   if (nativeKernels) {
-    const rows0 = new Int32Array(outHeight);
-    const rows1 = new Int32Array(outHeight);
-    const yfraction = new Int32Array(outHeight);
-    for (let oy = 0; oy < outHeight; oy++) {
-      const y = id * oy + 0.5;
-      const whole = Math.trunc(y);
-      yfraction[oy] = Math.trunc((y - whole) * INTERPOLATE_ONE);
-      rows0[oy] = Math.min(height - 1, Math.max(0, whole - 1)) * stride;
-      rows1[oy] = Math.min(height - 1, whole) * stride;
-    }
     nativeKernels.enlarge(pixels, width, left, right, fraction, rows0, rows1, yfraction, out, outWidth, outHeight);
     return out;
   }
   const half = INTERPOLATE_ONE >> 1;
   for (let oy = 0; oy < outHeight; oy++) {
-    const y = id * oy + 0.5;
-    const whole = Math.trunc(y);
-    const yf = Math.trunc((y - whole) * INTERPOLATE_ONE);
+    const yf = yfraction[oy]!;
     const yd = INTERPOLATE_ONE - yf;
-    const r0 = Math.min(height - 1, Math.max(0, whole - 1)) * stride;
-    const r1 = Math.min(height - 1, whole) * stride;
+    const r0 = rows0[oy]!;
+    const r1 = rows1[oy]!;
     let q = oy * outStride;
     for (let o = 0; o < outWidth; o++, q += 3) {
       const xf = fraction[o]!;
@@ -397,7 +360,7 @@ function tileOffsets(length: number, size: number): number[] {
 
 /** Copies a `width` x `height` window at (left, top) out of an RGB buffer. */
 function cut(pixels: Buffer, stride: number, left: number, top: number, width: number, height: number): Crop {
-  const out = takeCrop(width * height * 3);
+  const out = takeBuffer(width * height * 3);
   for (let y = 0; y < height; y++) {
     const from = ((top + y) * stride + left) * 3;
     pixels.copy(out, y * width * 3, from, from + width * 3);
