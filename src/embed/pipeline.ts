@@ -115,7 +115,8 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   // these views (a 2:3 poster's passes), no more, so rendered crops waiting
   // for the backbone stay near maxQueued (13 passes per poster: 5 posters).
   const passesPerPoster = options.views.reduce((sum, view) => sum + Math.max(1, viewPasses(view, backbone.viewInput.width, Math.round(backbone.viewInput.height * 1.5), backbone.viewInput)), 0);
-  const prefetch = options.prefetch ?? Math.max(2, Math.min(8, Math.ceil((batchSize * 4) / passesPerPoster)));
+  const maxQueued = batchSize * 4;
+  const prefetch = options.prefetch ?? Math.max(2, Math.min(8, Math.ceil(maxQueued / passesPerPoster)));
   const progress = options.progress ?? silentProgress;
   const names = options.views.map(viewName);
   const cleaner = options.clean;
@@ -132,7 +133,6 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     wake = undefined;
   };
   let roomWaiters: Array<() => void> = [];
-  const maxQueued = batchSize * 4;
 
   const finish = (result: EmbeddedPoster) => {
     if (result.error) summary.failed++;
