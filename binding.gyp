@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "libjpeg%": "<!(node -p \"process.env.POSTERSCOPE_LIBJPEG === '0' ? 0 : 1\")"
+  },
   "targets": [
     {
       "target_name": "posterscope_pixels",
@@ -6,5 +9,17 @@
       "cflags": ["-O3", "-ffp-contract=off", "-fno-fast-math"],
       "cflags_c": ["-std=c11"]
     }
+  ],
+  "conditions": [
+    ["libjpeg==1", {
+      "targets": [
+        {
+          "target_name": "posterscope_jpeg",
+          "sources": ["native/jpeg.c"],
+          "cflags": ["-O2"],
+          "libraries": ["-ljpeg"]
+        }
+      ]
+    }]
   ]
 }

@@ -5,16 +5,20 @@
  * libjpeg well under 1 ms for a 224x330 poster (bench:embed --profile). For
  * JPEGs that need none of what sharp adds (no EXIF orientation, no ICC
  * profile, no Adobe colour transform, 8-bit 3-component Huffman, already
- * within maxSide) this module reads the frame header and decodes with
- * mozjpeg compiled to WebAssembly: the same decoder sharp's libvips uses,
- * with the same defaults (accurate integer IDCT, fancy upsampling), so the
- * pixels are bit-identical (checked on every poster of ../shared, and by a
- * unit test against sharp). Anything unusual — and any warning the decoder
- * prints — goes back to sharp, which then gives the one-line error.
+ * within maxSide) this module reads the frame header and decodes with the
+ * system's libjpeg-turbo through native/jpeg.c when it was built (0.6
+ * core-ms for a poster, straight into our buffer), else with mozjpeg
+ * compiled to WebAssembly (1.3 core-ms and an RGBA copy). Both are the
+ * decoder family sharp's libvips uses, with its defaults (accurate integer
+ * IDCT, fancy upsampling), so the pixels are bit-identical (checked on every
+ * poster of ../shared, and by unit tests against sharp). Anything unusual —
+ * and any warning the decoder prints — goes back to sharp, which then gives
+ * the one-line error.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { recycleBuffer, takeBuffer } from './buffers.js';
+import { nativeJpeg } from './native.js';
 
 /** What the frame header says, read without decoding a pixel. */
 export interface JpegHeader {
@@ -116,6 +120,10 @@ export function recyclePixels(pixels: Buffer): void {
   recycleBuffer(pixels);
 }
 
+/** Which decoder decodePlainJpeg uses: libjpeg-turbo when it was built, else WebAssembly (tests name one). */
+export type JpegDecoderName = 'libjpeg-turbo' | 'wasm';
+export const defaultDecoder: JpegDecoderName = nativeJpeg ? 'libjpeg-turbo' : 'wasm';
+
 /**
  * Decodes a plain JPEG (see `readJpegHeader`) to interleaved RGB, or returns
  * undefined when the decoder reports anything at all — a warning included —
@@ -124,7 +132,13 @@ export function recyclePixels(pixels: Buffer): void {
  * @example
  *   const rgb = await decodePlainJpeg(bytes, header); // -> <Buffer …> of 224*332*3 bytes
  */
-export async function decodePlainJpeg(bytes: Uint8Array, header: JpegHeader): Promise<Buffer | undefined> {
+export async function decodePlainJpeg(bytes: Uint8Array, header: JpegHeader, via: JpegDecoderName = defaultDecoder): Promise<Buffer | undefined> {
+  if (via === 'libjpeg-turbo' && nativeJpeg) {
+    const pixels = takeBuffer(header.width * header.height * 3);
+    if (nativeJpeg.decode(bytes, pixels, header.width, header.height)) return pixels;
+    recycleBuffer(pixels);
+    return undefined;
+  }
   const module = await decoder();
   messages = [];
   let image: ReturnType<MozJpegModule['decode']>;

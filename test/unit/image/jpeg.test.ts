@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { readJpegHeader, recyclePixels } from '../../../src/image/jpeg.js';
+import { decodePlainJpeg, defaultDecoder, readJpegHeader, recyclePixels } from '../../../src/image/jpeg.js';
+import { nativeJpeg } from '../../../src/image/native.js';
 import { decodePoster } from '../../../src/image/poster.js';
 import { isError } from '../../helpers/errors.js';
 import { noise, painted } from '../../helpers/images.js';
@@ -34,6 +35,38 @@ test('plain JPEGs - baseline, progressive, 4:2:0 and 4:4:4 - decode to exactly s
     assert.equal(poster.width, reference.width);
     assert.equal(poster.height, reference.height);
     assert.ok(poster.pixels.equals(reference.pixels), `variant ${i} differs from sharp`);
+  }
+});
+
+test('the libjpeg-turbo decoder is built wherever CI runs, and is the default where it is', { skip: process.env.CI === 'true' || nativeJpeg ? false : 'not built here (no libjpeg-turbo headers at install); the WebAssembly decoder runs' }, () => {
+  assert.ok(nativeJpeg, 'npm ci should have built build/Release/posterscope_jpeg.node (Debian: libjpeg62-turbo-dev)');
+  assert.equal(defaultDecoder, 'libjpeg-turbo');
+});
+
+test('both decoders - libjpeg-turbo and WebAssembly - give sharp\'s pixels, and both refuse a damaged file', async () => {
+  const decoders = nativeJpeg ? (['libjpeg-turbo', 'wasm'] as const) : (['wasm'] as const);
+  const variants = [
+    { progressive: false, chromaSubsampling: '4:2:0', quality: 90 },
+    { progressive: true, chromaSubsampling: '4:2:0', quality: 75 },
+    { progressive: false, chromaSubsampling: '4:4:4', quality: 30 },
+  ] as const;
+  for (const [i, options] of variants.entries()) {
+    const bytes = await painted(97 + 3 * i, 131 - i, noise(20 + i)).jpeg(options).toBuffer();
+    const header = readJpegHeader(bytes)!;
+    const reference = await sharpPixels(bytes);
+    for (const via of decoders) {
+      const pixels = await decodePlainJpeg(bytes, header, via);
+      assert.ok(pixels?.equals(reference.pixels), `${via}, variant ${i}: not sharp's pixels`);
+      // Cut short: libjpeg only warns ("Premature end of JPEG file") and pads with grey; we want sharp's error instead.
+      assert.equal(await decodePlainJpeg(bytes.subarray(0, Math.floor(bytes.length * 0.7)), header, via), undefined, `${via}, variant ${i}, truncated`);
+      // A header that names another size is not decoded into a buffer of the wrong size.
+      assert.equal(await decodePlainJpeg(bytes, { ...header, height: header.height + 1 }, via), undefined, `${via}, variant ${i}, wrong size`);
+    }
+  }
+  if (nativeJpeg) {
+    assert.throws(() => nativeJpeg!.decode(Buffer.alloc(0), new Uint8Array(12), 2, 2), /bad arguments/);
+    assert.throws(() => nativeJpeg!.decode(Buffer.from([0xff, 0xd8]), new Uint8Array(11), 2, 2), /bad arguments/, 'an output too small');
+    assert.equal(nativeJpeg.decode(Buffer.from('not a jpeg at all'), new Uint8Array(12), 2, 2), false);
   }
 });
 

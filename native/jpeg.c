@@ -1,0 +1,109 @@
+/*
+ * posterscope's JPEG decoder in C: libjpeg-turbo (the system's libjpeg),
+ * set as sharp's libvips sets it (accurate integer IDCT, fancy upsampling,
+ * RGB out), writing straight into a buffer the caller owns. Used only for
+ * the plain JPEGs src/image/jpeg.ts picks (baseline or progressive, 8-bit,
+ * three components, no EXIF, ICC or Adobe marker): for those the pixels are
+ * bit for bit sharp's. Any warning or error returns false and the caller
+ * lets sharp decide. Built by node-gyp at install when libjpeg's headers
+ * are there; without them the WebAssembly decoder runs.
+ */
+#include <node_api.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <jpeglib.h>
+
+/* IJG libjpeg 7 and later scale chroma in the IDCT instead of fancy upsampling: not sharp's pixels. */
+#ifndef LIBJPEG_TURBO_VERSION
+#error "posterscope needs libjpeg-turbo (the libjpeg62-turbo-dev package), not IJG libjpeg"
+#endif
+
+struct failure {
+  struct jpeg_error_mgr base;
+  jmp_buf jump;
+  volatile int warned;
+};
+
+static void fail(j_common_ptr info) {
+  struct failure *f = (struct failure *)info->err;
+  longjmp(f->jump, 1);
+}
+
+/* Level -1 is a warning (e.g. "Premature end of JPEG file"): the file is not plain. */
+static void message(j_common_ptr info, int level) {
+  if (level < 0) ((struct failure *)info->err)->warned = 1;
+}
+
+static void silent(j_common_ptr info) { (void)info; }
+
+static int typed(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok) return 0;
+  return type == napi_uint8_array || type == napi_uint8_clamped_array;
+}
+
+/*
+ * decode(bytes, out, width, height) -> boolean
+ * Decodes bytes to interleaved RGB in out (at least width*height*3 bytes).
+ * False when libjpeg warns or fails, or the image is not width x height RGB.
+ */
+static napi_value decode(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_value result;
+  unsigned char *bytes, *out;
+  size_t n_bytes, n_out;
+  int32_t width, height;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || !typed(env, argv[0], (void **)&bytes, &n_bytes) ||
+      !typed(env, argv[1], (void **)&out, &n_out) || napi_get_value_int32(env, argv[2], &width) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &height) != napi_ok || width <= 0 || height <= 0 ||
+      n_out < (size_t)width * (size_t)height * 3 || n_bytes == 0) {
+    napi_throw_error(env, NULL, "posterscope native decode: bad arguments");
+    return NULL;
+  }
+  struct jpeg_decompress_struct cinfo;
+  struct failure err;
+  volatile int ok = 0;
+  cinfo.err = jpeg_std_error(&err.base);
+  err.base.error_exit = fail;
+  err.base.emit_message = message;
+  err.base.output_message = silent;
+  err.warned = 0;
+  jpeg_create_decompress(&cinfo);
+  if (setjmp(err.jump) == 0) {
+    jpeg_mem_src(&cinfo, bytes, (unsigned long)n_bytes);
+    if (jpeg_read_header(&cinfo, TRUE) == JPEG_HEADER_OK && cinfo.num_components == 3 && (int32_t)cinfo.image_width == width &&
+        (int32_t)cinfo.image_height == height) {
+      cinfo.out_color_space = JCS_RGB;
+      cinfo.dct_method = JDCT_ISLOW;
+      cinfo.do_fancy_upsampling = TRUE;
+      jpeg_start_decompress(&cinfo);
+      if (cinfo.output_components == 3 && (int32_t)cinfo.output_width == width && (int32_t)cinfo.output_height == height) {
+        const size_t stride = (size_t)width * 3;
+        while (cinfo.output_scanline < cinfo.output_height) {
+          JSAMPROW rows[4];
+          int n = 0;
+          for (; n < 4 && cinfo.output_scanline + (JDIMENSION)n < cinfo.output_height; n++)
+            rows[n] = out + (size_t)(cinfo.output_scanline + (JDIMENSION)n) * stride;
+          if (jpeg_read_scanlines(&cinfo, rows, (JDIMENSION)n) == 0) break;
+        }
+        ok = cinfo.output_scanline == cinfo.output_height;
+        if (ok) jpeg_finish_decompress(&cinfo);
+      }
+    }
+  }
+  jpeg_destroy_decompress(&cinfo);
+  napi_get_boolean(env, ok && !err.warned, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"decode", NULL, decode, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
