@@ -11,7 +11,8 @@
  * - IMAGE_TOO_LARGE: more than `maxBytes` bytes or `maxPixels` pixels.
  */
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import sharp, {
   type FailOnOptions,
   type FormatEnum,
@@ -223,6 +224,10 @@ function fsError(source: string, error: unknown): PosterscopeError | undefined {
     case 'ENAMETOOLONG':
     case 'ELOOP':
       return fail('IMAGE_NOT_FOUND', source, `cannot be opened (${code})`, error);
+    // A socket, or a device with nothing behind it.
+    case 'ENXIO':
+    case 'ENODEV':
+      return fail('IMAGE_UNSUPPORTED', source, 'not a regular file', error);
     default:
       return undefined;
   }
@@ -255,14 +260,24 @@ export async function readPosterFile(
   const { maxBytes } = resolveOptions(options);
   let bytes: Buffer;
   try {
-    // stat() before open(): opening a FIFO would block until someone writes to it.
-    const info = await stat(path);
-    if (info.isDirectory()) throw fail('IMAGE_IS_DIRECTORY', path, 'is a directory, not an image file');
-    if (!info.isFile()) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
-    checkSize(path, info.size, maxBytes);
-    const handle = await open(path, 'r');
+    // Non-blocking, so that opening a FIFO does not wait for a writer; fstat
+    // then refuses it. open, fstat, read, close: each is a hand-off to the
+    // libuv pool, and they are most of what reading a small poster costs.
+    const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     try {
-      bytes = await handle.readFile();
+      const info = await handle.stat();
+      if (info.isDirectory()) throw fail('IMAGE_IS_DIRECTORY', path, 'is a directory, not an image file');
+      if (!info.isFile()) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
+      checkSize(path, info.size, maxBytes);
+      // At most the size fstat gave, which is within maxBytes: a file growing meanwhile is read as it was.
+      bytes = Buffer.allocUnsafe(info.size);
+      let length = 0;
+      while (length < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, length, bytes.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+      }
+      bytes = bytes.subarray(0, length);
     } finally {
       await handle.close();
     }
@@ -270,7 +285,7 @@ export async function readPosterFile(
     if (error instanceof PosterscopeError) throw error;
     throw fsError(path, error) ?? error;
   }
-  // The file may have changed between stat() and read().
+  // The file may have shrunk between fstat() and read().
   checkSize(path, bytes.length, maxBytes);
   return { bytes, contentHash: sha256(bytes) };
 }

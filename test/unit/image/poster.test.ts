@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { mkdir, readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -366,6 +369,29 @@ describe('readPosterFile', () => {
     await refused(readPosterFile(dir.file('nope.jpg')), 'IMAGE_NOT_FOUND');
     await refused(readPosterFile(dir.path), 'IMAGE_IS_DIRECTORY');
     await refused(readPosterFile(await dir.write('zero.png', '')), 'IMAGE_EMPTY');
+  });
+
+  it('BAD FILE - a FIFO, a socket and a character device are refused at once, without waiting for a writer', { skip: process.platform === 'win32', timeout: 10_000 }, async () => {
+    const fifo = dir.file('pipe.jpg');
+    execFileSync('mkfifo', [fifo]);
+    await refused(readPosterFile(fifo), 'IMAGE_UNSUPPORTED', fifo);
+    const socket = dir.file('socket.jpg');
+    const server = createServer().listen(socket);
+    await once(server, 'listening');
+    try {
+      await refused(readPosterFile(socket), 'IMAGE_UNSUPPORTED', socket);
+    } finally {
+      server.close();
+    }
+    await refused(readPosterFile('/dev/null'), 'IMAGE_UNSUPPORTED', '/dev/null');
+  });
+
+  it('a large poster is read whole, and a file over maxBytes is refused before it is read', async () => {
+    const big = await painted(900, 1300, noise(9)).png().toBuffer();
+    const path = await dir.write('big.png', big);
+    const { bytes } = await readPosterFile(path);
+    assert.ok(bytes.equals(big), `${bytes.length} of ${big.length} bytes`);
+    await refused(readPosterFile(path, { maxBytes: big.length - 1 }), 'IMAGE_TOO_LARGE', path);
   });
 });
 
