@@ -34,9 +34,9 @@ import { inferenceCpu } from '../src/backbone/onnx-runtime.js';
 import { collectImageFiles } from '../src/data/files.js';
 import { EmbeddingCache, embeddingKey } from '../src/embed/cache.js';
 import { embedPosters } from '../src/embed/pipeline.js';
-import { readJpegHeader } from '../src/image/jpeg.js';
+import { readJpegHeader, recyclePixels } from '../src/image/jpeg.js';
 import { type Poster, decodePosterBytes, readPosterFile } from '../src/image/poster.js';
-import { type Crop, parseViews, renderView } from '../src/image/views.js';
+import { type Crop, parseViews, recycleCrops, renderView } from '../src/image/views.js';
 import { load, measureModelOnly, type ModelOnly } from './model-only.js';
 
 const { values: args } = parseArgs({
@@ -169,16 +169,18 @@ async function stages(sample: string[], model: Backbone): Promise<string[][]> {
     return out;
   });
   const lean = read.filter((r) => readJpegHeader(r.bytes)?.plain).length;
-  const [posters, decodeMs] = await measure(async () => {
-    const out: Poster[] = [];
-    for (const r of read) out.push(await decodePosterBytes(r.bytes, r.source, r.contentHash));
-    return out;
+  // Each poster's pixels go back to the pool once decoded, as the pipeline gives them back once rendered.
+  const [, decodeMs] = await measure(async () => {
+    for (const r of read) recyclePixels((await decodePosterBytes(r.bytes, r.source, r.contentHash)).pixels);
   });
-  const [crops, renderMs] = await measure(async () => {
-    const out: Crop[] = [];
-    for (const p of posters) out.push(...(await renderView(p, { kind: 'native' }, model.viewInput)));
-    return out;
+  const posters: Poster[] = [];
+  for (const r of read) posters.push(await decodePosterBytes(r.bytes, r.source, r.contentHash));
+  // Crops go back to the pool once rendered, as the pipeline gives them back once packed.
+  const [, renderMs] = await measure(async () => {
+    for (const p of posters) recycleCrops(await renderView(p, { kind: 'native' }, model.viewInput));
   });
+  const crops: Crop[] = [];
+  for (const p of posters) crops.push(...(await renderView(p, { kind: 'native' }, model.viewInput)));
   const batch = new Float32Array(batchSize * model.cropSize);
   const [, packMs] = await measure(async () => {
     for (let i = 0; i < crops.length; i += batchSize) model.pack(crops.slice(i, i + batchSize), batch);
