@@ -8,6 +8,11 @@
       "sources": ["native/pixels.c"],
       "cflags": ["-O3", "-ffp-contract=off", "-fno-fast-math"],
       "cflags_c": ["-std=c11"]
+    },
+    {
+      "target_name": "posterscope_memory",
+      "sources": ["native/memory.c"],
+      "cflags": ["-O2"]
     }
   ],
   "conditions": [

@@ -2,7 +2,7 @@
 /**
  * npm's install step: builds the C parts with node-gyp, against this Node's
  * own headers when it has them (no download):
- * - the pixel kernels (native/pixels.c);
+ * - the pixel kernels (native/pixels.c) and the memory helper (native/memory.c);
  * - the JPEG decoder (native/jpeg.c), when the system's libjpeg-turbo and
  *   its headers are there (Debian: libjpeg62-turbo-dev).
  * It never fails the install. Whatever is not built is said in one line, and
@@ -43,11 +43,11 @@ function build(libjpeg) {
 
 const withJpeg = build(true);
 if (withJpeg === undefined) {
-  console.log('posterscope: built the C pixel kernels and the libjpeg-turbo decoder (build/Release)');
+  console.log('posterscope: built the C pixel kernels, the memory helper and the libjpeg-turbo decoder (build/Release)');
 } else {
   const without = build(false);
   if (without === undefined) {
-    console.log('posterscope: built the C pixel kernels (build/Release/posterscope_pixels.node)');
+    console.log('posterscope: built the C pixel kernels and the memory helper (build/Release)');
     console.warn(`posterscope: the libjpeg-turbo decoder was not built (${withJpeg}); ${fallback.jpeg}`);
   } else {
     console.warn(`posterscope: the C pixel kernels were not built (${without}); ${fallback.kernels}`);

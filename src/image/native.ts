@@ -10,7 +10,7 @@
  *   libjpeg-turbo's headers at install; else jpeg.ts's WebAssembly decoder runs.
  */
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native.js';
 
 export interface PixelKernels {
   enlarge(
@@ -35,18 +35,8 @@ export interface JpegDecoder {
   decode(bytes: Uint8Array, out: Uint8Array, width: number, height: number): boolean;
 }
 
-function load<T>(name: string): T | undefined {
-  if (process.env.POSTERSCOPE_NATIVE === '0') return undefined;
-  try {
-    // Two levels below the package root from src/image and from dist/image alike.
-    return createRequire(import.meta.url)(`../../build/Release/${name}.node`) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The kernels, or undefined when they were not built (or are turned off). */
-export const nativeKernels: PixelKernels | undefined = load<PixelKernels>('posterscope_pixels');
+export const nativeKernels: PixelKernels | undefined = loadAddon<PixelKernels>('posterscope_pixels');
 
 /**
  * A 23x19 4:2:0 JPEG and the SHA-256 of sharp's RGB pixels for it. The
@@ -66,4 +56,4 @@ function checked(decoder: JpegDecoder | undefined): JpegDecoder | undefined {
 }
 
 /** The libjpeg-turbo decoder, or undefined when it was not built, is turned off, or fails the probe. */
-export const nativeJpeg: JpegDecoder | undefined = checked(load<JpegDecoder>('posterscope_jpeg'));
+export const nativeJpeg: JpegDecoder | undefined = checked(loadAddon<JpegDecoder>('posterscope_jpeg'));

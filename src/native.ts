@@ -1,0 +1,30 @@
+/**
+ * posterscope's C addons (native/*.c), built by node-gyp when `npm install`
+ * could (scripts/build-native.mjs). Each has a fallback with the same results,
+ * so nothing but CPU and memory depends on them; POSTERSCOPE_NATIVE=0 turns
+ * them all off. The image addons are in image/native.ts.
+ */
+import { createRequire } from 'node:module';
+
+/** An addon from build/Release, or undefined when it was not built (or addons are turned off). */
+export function loadAddon<T>(name: string): T | undefined {
+  if (process.env.POSTERSCOPE_NATIVE === '0') return undefined;
+  try {
+    // One level below the package root from src and from dist alike.
+    return createRequire(import.meta.url)(`../build/Release/${name}.node`) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+const memory = loadAddon<{ releaseFreeMemory(): boolean }>('posterscope_memory');
+
+/**
+ * Hands the C heap's free pages back to the system (glibc's malloc_trim): a
+ * long-running process's resident size then follows what it holds, not what
+ * it once held at its busiest. A few milliseconds; call it when work pauses.
+ * False when nothing went back, or the helper was not built.
+ */
+export function releaseFreeMemory(): boolean {
+  return memory?.releaseFreeMemory() ?? false;
+}
