@@ -8,6 +8,10 @@
  * past `maxPending` posters a request is refused at once (SERVER_BUSY), and a
  * request that waits longer than `timeoutMs` gets TIMEOUT.
  *
+ * When the queue goes idle (and every 10 s under steady load) the C heap's
+ * free pages go back to the system (`releaseFreeMemory`), so the server's
+ * resident size follows what it holds rather than its busiest moment's.
+ *
  * Work whose caller has gone (timed out, or its `signal` aborted because the
  * client hung up) is dropped at once: it leaves the count of waiting posters,
  * a job not yet started never runs, and a running job's posters are not
@@ -17,6 +21,10 @@
 import { PosterscopeError } from '../errors.js';
 import type { DecodeOptions } from '../image/poster.js';
 import type { GenreModel, PredictInput, Prediction } from '../model/model.js';
+import { releaseFreeMemory } from '../native.js';
+
+/** Under steady load, free memory goes back to the system at most this often; on going idle, at once. */
+const RELEASE_EVERY_MS = 10_000;
 
 export interface QueueOptions {
   /** Posters per model run. Default 32. */
@@ -31,6 +39,8 @@ export interface QueueOptions {
   decode?: DecodeOptions;
   /** Batches in progress at once. Default 2. */
   maxRuns?: number;
+  /** Gives free memory back to the system when the queue pauses. Default releaseFreeMemory (glibc's malloc_trim). */
+  releaseMemory?: () => void;
 }
 
 /** What the server sends the model: an uploaded poster, and / or a title and plot. */
@@ -57,6 +67,8 @@ export class PredictionQueue {
   private readonly timeoutMs: number;
   private readonly decode: DecodeOptions | undefined;
   private readonly maxRuns: number;
+  private readonly releaseMemory: () => void;
+  private releasedAt = performance.now();
   /** Counts for /healthz and the benchmark. */
   readonly stats = { batches: 0, posters: 0, largestBatch: 0, cancelled: 0 };
 
@@ -70,6 +82,7 @@ export class PredictionQueue {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.decode = options.decode;
     this.maxRuns = options.maxRuns ?? 2;
+    this.releaseMemory = options.releaseMemory ?? releaseFreeMemory;
   }
 
   get waiting(): number {
@@ -167,8 +180,17 @@ export class PredictionQueue {
     const run: Promise<void> = this.run(batch, views).finally(() => {
       this.running.delete(run);
       if (this.jobs.length > 0) this.schedule();
+      this.afterRun();
     });
     this.running.add(run);
+  }
+
+  /** After the answers are out: free memory back to the system if the queue is idle, or has been busy for a while. */
+  private afterRun(): void {
+    const idle = this.running.size === 0 && this.jobs.length === 0;
+    if (!idle && performance.now() - this.releasedAt < RELEASE_EVERY_MS) return;
+    this.releasedAt = performance.now();
+    this.releaseMemory();
   }
 
   private async run(batch: Job[], views: string | undefined): Promise<void> {
