@@ -92,13 +92,57 @@ interface QueuedCrop {
 /** Views of one poster rendered at once (libuv runs sharp's work on 4 threads by default). */
 const RENDER_AHEAD = 4;
 
-/** Batch buffers of finished runs, per backbone, for the next run to reuse. */
-const spareBatches = new WeakMap<Backbone, Float32Array[]>();
+/**
+ * One backbone's batch buffers, shared by every run in progress (a server runs
+ * two at once): as many as keep its inference workers busy plus one being
+ * filled, whatever the number of runs. Kept between runs: each is 9.6 MB of
+ * shared memory that a fresh one would page-fault in again.
+ */
+class BatchPool {
+  private readonly free: Float32Array[] = [];
+  private created = 0;
+  private readonly listeners = new Set<() => void>();
 
-function takeSpare(spare: Float32Array[], backbone: Backbone, crops: number): Float32Array {
-  const length = crops * backbone.cropSize;
-  const at = spare.findIndex((buffer) => buffer.length === length);
-  return at >= 0 ? spare.splice(at, 1)[0]! : backbone.createBatch(crops);
+  constructor(
+    private readonly backbone: Backbone,
+    private readonly limit: number,
+  ) {}
+
+  /** How many batches could be taken now. */
+  get available(): number {
+    return this.free.length + this.limit - this.created;
+  }
+
+  /** A batch buffer for `crops` crops, or undefined while every one is in use. */
+  take(crops: number): Float32Array | undefined {
+    const length = crops * this.backbone.cropSize;
+    const at = this.free.findIndex((buffer) => buffer.length === length);
+    if (at >= 0) return this.free.splice(at, 1)[0]!;
+    if (this.created < this.limit) this.created++;
+    // One of another batch size makes way.
+    else if (this.free.shift() === undefined) return undefined;
+    return this.backbone.createBatch(crops);
+  }
+
+  /** Gives a batch back, and wakes the runs waiting for one. */
+  give(buffer: Float32Array): void {
+    this.free.push(buffer);
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Calls `listener` whenever a batch comes back; returns the unsubscribe. */
+  listen(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+const batchPools = new WeakMap<Backbone, BatchPool>();
+
+function batchPool(backbone: Backbone): BatchPool {
+  let pool = batchPools.get(backbone);
+  if (!pool) batchPools.set(backbone, (pool = new BatchPool(backbone, Math.max(1, backbone.parallelism) + 1)));
+  return pool;
 }
 
 /**
@@ -240,80 +284,79 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   progress.start('embed', sources.length, 'posters');
-  // One batch buffer per inference worker in flight, plus one being filled;
-  // borrowed from the backbone's spares (a server calls this per request
-  // batch: three fresh 9.6 MB buffers each time cost page faults and resident memory).
   const parallelism = Math.max(1, backbone.parallelism);
-  const spare = spareBatches.get(backbone) ?? [];
-  spareBatches.set(backbone, spare);
-  const free: Float32Array[] = [];
-  let buffers = parallelism + 1;
+  const pool = batchPool(backbone);
   let inFlight = 0;
   let fatal: unknown;
-  pump();
-  for (;;) {
-    if (fatal !== undefined) {
-      // Let the batches in flight come back before the caller releases the inference workers.
-      if (inFlight === 0) throw fatal;
+  const unlisten = pool.listen(notify);
+  try {
+    pump();
+    for (;;) {
+      if (fatal !== undefined) {
+        // Let the batches in flight come back before the caller releases the inference workers.
+        if (inFlight === 0) throw fatal;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
+      if (queue.length > 0 && (options.cancelled || options.signal)) dropCancelled();
+      const ready = queue.length >= batchSize || (!producing && queue.length > 0);
+      // Nothing more is coming: share the last crops between the idle workers
+      // instead of running them as one batch on one core.
+      const idle = ready ? Math.max(1, Math.min(parallelism - inFlight, pool.available)) : 1;
+      const buffer = ready ? pool.take(batchSize) : undefined;
+      if (buffer) {
+        const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
+        const items = queue.splice(0, take);
+        const waiters = roomWaiters;
+        roomWaiters = [];
+        waiters.forEach((resolve) => resolve());
+        const crops = items.map((item) => item.crop);
+        backbone.pack(crops, buffer);
+        // Packed: the crops' buffers go back to be rendered into again.
+        recycleCrops(crops);
+        inFlight++;
+        backbone.run(buffer, items.length).then(
+          ({ features, batch }) => {
+            inFlight--;
+            pool.give(batch);
+            summary.passes += items.length;
+            // After a fatal error (a full disk under the cache) nothing more is stored or reported.
+            if (fatal === undefined) {
+              try {
+                items.forEach((item, i) => {
+                  if (item.job.dropped) return;
+                  const state = item.job.views[item.view]!;
+                  const offset = i * backbone.dim;
+                  for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
+                  if (--state.remaining === 0) complete(item.job, item.view);
+                });
+              } catch (error) {
+                fatal = error;
+              }
+            }
+            notify();
+          },
+          (error: unknown) => {
+            inFlight--;
+            // The buffer is still ours (the worker failed, not the memory): back to the pool, which would shrink otherwise.
+            pool.give(buffer);
+            fatal ??= error;
+            notify();
+          },
+        );
+        continue;
+      }
+      if (!producing && queue.length === 0 && inFlight === 0) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
-      continue;
     }
-    const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
-    if (queue.length > 0 && (options.cancelled || options.signal)) dropCancelled();
-    if (buffers > 0 && (queue.length >= batchSize || (!producing && queue.length > 0))) {
-      // Nothing more is coming: share the last crops between the idle workers
-      // instead of running them as one batch on one core.
-      const idle = Math.max(1, Math.min(parallelism - inFlight, buffers));
-      const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
-      const items = queue.splice(0, take);
-      const waiters = roomWaiters;
-      roomWaiters = [];
-      waiters.forEach((resolve) => resolve());
-      const buffer = free.pop() ?? takeSpare(spare, backbone, batchSize);
-      buffers--;
-      const crops = items.map((item) => item.crop);
-      backbone.pack(crops, buffer);
-      // Packed: the crops' buffers go back to be rendered into again.
-      recycleCrops(crops);
-      inFlight++;
-      backbone.run(buffer, items.length).then(
-        ({ features, batch }) => {
-          inFlight--;
-          buffers++;
-          free.push(batch);
-          summary.passes += items.length;
-          // After a fatal error (a full disk under the cache) nothing more is stored or reported.
-          if (fatal === undefined) {
-            try {
-              items.forEach((item, i) => {
-                if (item.job.dropped) return;
-                const state = item.job.views[item.view]!;
-                const offset = i * backbone.dim;
-                for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
-                if (--state.remaining === 0) complete(item.job, item.view);
-              });
-            } catch (error) {
-              fatal = error;
-            }
-          }
-          notify();
-        },
-        (error: unknown) => {
-          inFlight--;
-          fatal ??= error;
-          notify();
-        },
-      );
-      continue;
-    }
-    if (!producing && queue.length === 0 && inFlight === 0) break;
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-    });
+  } finally {
+    unlisten();
   }
-  spare.push(...free.splice(0, Math.max(0, 2 * (parallelism + 1) - spare.length)));
   cache?.flush();
   summary.seconds = (performance.now() - started) / 1000;
   progress.done(
