@@ -17,7 +17,7 @@ export function loadAddon<T>(name: string): T | undefined {
   }
 }
 
-const memory = loadAddon<{ releaseFreeMemory(): boolean }>('posterscope_memory');
+const memory = loadAddon<{ releaseFreeMemory(): boolean; plainView(shared: Float32Array): ArrayBuffer }>('posterscope_memory');
 
 /**
  * Hands the C heap's free pages back to the system (glibc's malloc_trim): a
@@ -27,4 +27,14 @@ const memory = loadAddon<{ releaseFreeMemory(): boolean }>('posterscope_memory')
  */
 export function releaseFreeMemory(): boolean {
   return memory?.releaseFreeMemory() ?? false;
+}
+
+/**
+ * A Float32Array over the same bytes as `shared` (a SharedArrayBuffer view)
+ * in a plain ArrayBuffer, which keeps `shared` alive while it lives: ONNX
+ * Runtime's binding reads plain ArrayBuffers only, and this spares an
+ * inference worker its copy of every batch. Undefined without the helper.
+ */
+export function plainView(shared: Float32Array): Float32Array | undefined {
+  return memory ? new Float32Array(memory.plainView(shared)) : undefined;
 }

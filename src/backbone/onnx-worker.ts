@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { plainView } from '../native.js';
 
 export type WorkerRequest =
   | { type: 'load'; id: number; model: Uint8Array; inputName: string; outputName: string; threads: number }
@@ -93,8 +94,8 @@ function runEnded(): void {
 const spare: Float32Array[] = [];
 
 /**
- * The batch as ONNX Runtime can take it: a plain buffer as it is, a shared
- * one copied into a reused buffer of this thread (~1 ms for 9.6 MB, far less
+ * The batch as ONNX Runtime can take it: a plain buffer (or a plain view of
+ * shared memory) as it is, a shared one copied into a reused buffer of this thread (~1 ms for 9.6 MB, far less
  * than the garbage collection a fresh buffer per batch costs). Runs may
  * overlap: each holds its own copy until `done` gives it back.
  */
@@ -121,7 +122,9 @@ function resolveInput(shared: Map<number, Float32Array>, input: Float32Array | S
   if (input instanceof Float32Array) return input;
   let batch = shared.get(input.shared);
   if (input.buffer) {
-    batch = new Float32Array(input.buffer);
+    // Seen for the first time: kept as a plain view of the shared bytes when the C helper is there, so no run copies it.
+    const whole = new Float32Array(input.buffer);
+    batch = plainView(whole) ?? whole;
     shared.set(input.shared, batch);
   }
   if (!batch) throw new Error(`shared batch ${input.shared} was never sent`);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadAddon, releaseFreeMemory } from '../../src/native.js';
+import { loadAddon, plainView, releaseFreeMemory } from '../../src/native.js';
 
 const built = loadAddon('posterscope_memory') !== undefined;
 
@@ -34,4 +34,27 @@ test('free C-heap memory goes back to the system', { skip: built && process.plat
   const after = rss();
   assert.equal(kept.length, 400);
   assert.ok(before - after > 50, `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB: ~150 MB of freed chunks should have gone back`);
+});
+
+test('plainView: a plain ArrayBuffer over a shared batch\'s bytes, which keeps them alive', { skip: built ? false : 'needs the helper' }, async () => {
+  let shared: Float32Array | undefined = new Float32Array(new SharedArrayBuffer(1 << 20));
+  for (let i = 0; i < shared.length; i++) shared[i] = i * 0.5;
+  const plain = plainView(shared)!;
+  assert.ok(plain.buffer instanceof ArrayBuffer && !(plain.buffer instanceof SharedArrayBuffer));
+  assert.equal(plain.length, shared.length);
+  shared[7] = -1;
+  assert.equal(plain[7], -1, 'the same bytes, not a copy');
+  plain[8] = -2;
+  assert.equal(shared[8], -2);
+  // The shared array dropped and collected: the plain view still reads its bytes.
+  shared = undefined;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(plain[9], 4.5);
+  assert.equal(plain[plain.length - 1], (plain.length - 1) * 0.5);
+  assert.throws(() => plainView(new Float32Array(0)), /non-empty Float32Array/);
 });
