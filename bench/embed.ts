@@ -34,6 +34,7 @@ import { inferenceCpu } from '../src/backbone/onnx-runtime.js';
 import { collectImageFiles } from '../src/data/files.js';
 import { EmbeddingCache, embeddingKey } from '../src/embed/cache.js';
 import { embedPosters } from '../src/embed/pipeline.js';
+import { poolMisses } from '../src/image/buffers.js';
 import { readJpegHeader, recyclePixels } from '../src/image/jpeg.js';
 import { type Poster, decodePosterBytes, readPosterFile } from '../src/image/poster.js';
 import { type Crop, parseViews, recycleCrops, renderView } from '../src/image/views.js';
@@ -94,6 +95,7 @@ async function run(label: string, views: string, profile: boolean): Promise<void
   const workersBefore = profile ? await inferenceCpu() : [];
   const mainBefore = profile ? threadNs(process.pid) : 0;
   const threadsBefore = profile ? allThreads() : new Map<number, { name: string; ns: number }>();
+  const misses = { ...poolMisses };
   const cpu = process.cpuUsage();
   const summary = await embedPosters(files, { backbone, views: parseViews(views), cache, batchSize });
   const used = cpuMs(process.cpuUsage(cpu));
@@ -128,6 +130,7 @@ async function run(label: string, views: string, profile: boolean): Promise<void
       ['other threads (libuv pool: file I/O, sharp/libvips; V8 GC; ORT intra-op)', per(used - main - workerTotal)],
       ...[...others].filter(([, ms]) => ms / summary.posters >= 0.01).sort((a, b) => b[1] - a[1]).map(([label, ms]) => [`  of which thread ${label}`, per(ms)]),
       ['whole process', per(used)],
+      [`buffers the pool could not serve (fresh allocations): ${poolMisses.count - misses.count}, ${((poolMisses.bytes - misses.bytes) / 1048576).toFixed(1)} MB`, ''],
     ];
   }
   const rate = summary.passes / summary.seconds;

@@ -11,8 +11,9 @@
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
+import { recycleBuffer } from '../image/buffers.js';
 import { recyclePixels } from '../image/jpeg.js';
-import { type DecodeOptions, decodePosterBytes, readPosterFile } from '../image/poster.js';
+import { type DecodeOptions, type Poster, decodePosterBytes, readPosterFile } from '../image/poster.js';
 import { type Crop, type ViewSpec, recycleCrops, renderView, viewName, viewPasses } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
@@ -206,7 +207,13 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       }
       // Room for its crops first: a full queue is drained by the backbone before more posters are decoded.
       while (queue.length > maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
-      const decoded = await decodePosterBytes(bytes, source, hash, options.decode);
+      let decoded: Poster;
+      try {
+        decoded = await decodePosterBytes(bytes, source, hash, options.decode);
+      } finally {
+        // Bytes this run read (not the caller's): nothing reads them after decoding.
+        if (file) recycleBuffer(file.bytes);
+      }
       if (isCancelled(index)) throw cancelledError(source);
       const poster = cleaner ? (await cleaner.clean(decoded)).poster : decoded;
       // A few views at a time, so a poster with hundreds of views stops soon after its caller goes.

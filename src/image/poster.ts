@@ -23,6 +23,7 @@ import sharp, {
 
 import { PosterscopeError, checkInteger, invalidParameterError, posterLabel } from '../errors.js';
 import { printable } from '../printable.js';
+import { takeBuffer } from './buffers.js';
 import { decodePlainJpeg, readJpegHeader } from './jpeg.js';
 
 /**
@@ -270,7 +271,8 @@ export async function readPosterFile(
       if (!info.isFile()) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
       checkSize(path, info.size, maxBytes);
       // At most the size fstat gave, which is within maxBytes: a file growing meanwhile is read as it was.
-      bytes = Buffer.allocUnsafe(info.size);
+      // From the buffer pool: the embedding pipeline gives a poster's bytes back once decoded.
+      bytes = takeBuffer(info.size);
       let length = 0;
       while (length < bytes.length) {
         const { bytesRead } = await handle.read(bytes, length, bytes.length - length, length);

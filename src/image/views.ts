@@ -147,7 +147,11 @@ async function squashPoster(poster: Poster, input: ViewInput): Promise<Crop> {
   if (input.kernel === 'linear' && w <= input.width && 2 * h <= 3 * input.height) {
     const rows = h > input.height ? reduceRows(poster.pixels, w, h, input.height) : poster.pixels;
     const height = Math.min(h, input.height);
-    return w === input.width && height === input.height ? rows : enlarge(rows, w, height, input.width, input.height);
+    if (w === input.width && height === input.height) return rows;
+    const out = enlarge(rows, w, height, input.width, input.height);
+    // The shrunk rows were only a step (a poster both narrower and taller than the input): back to the pool.
+    if (rows !== poster.pixels) recycleBuffer(rows);
+    return out;
   }
   return squash(raw(poster), input);
 }
