@@ -25,6 +25,22 @@ struct failure {
   volatile int warned;
 };
 
+/*
+ * A progressive JPEG may hold thousands of scans, each a pass over the whole
+ * image: a small file that costs seconds of CPU (libjpeg-turbo's "LJT-01-003").
+ * Past this many the decode stops, as TurboJPEG's TJFLAG_LIMITSCANS does.
+ */
+struct scans {
+  struct jpeg_progress_mgr base;
+  int limit;
+};
+
+static void count_scans(j_common_ptr info) {
+  if (!info->is_decompressor) return;
+  j_decompress_ptr cinfo = (j_decompress_ptr)info;
+  if (cinfo->input_scan_number > ((struct scans *)info->progress)->limit) longjmp(((struct failure *)info->err)->jump, 1);
+}
+
 static void fail(j_common_ptr info) {
   struct failure *f = (struct failure *)info->err;
   longjmp(f->jump, 1);
@@ -46,18 +62,20 @@ static int typed(napi_env env, napi_value value, void **data, size_t *length) {
 }
 
 /*
- * decode(bytes, out, width, height) -> boolean
+ * decode(bytes, out, width, height[, maxScans = 500]) -> boolean
  * Decodes bytes to interleaved RGB in out (at least width*height*3 bytes).
- * False when libjpeg warns or fails, or the image is not width x height RGB.
+ * False when libjpeg warns or fails, the image is not width x height RGB, or
+ * it has more than maxScans scans.
  */
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_value result;
   unsigned char *bytes, *out;
   size_t n_bytes, n_out;
-  int32_t width, height;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 || !typed(env, argv[0], (void **)&bytes, &n_bytes) ||
+  int32_t width, height, max_scans = 500;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      (argc > 4 && (napi_get_value_int32(env, argv[4], &max_scans) != napi_ok || max_scans < 1)) || !typed(env, argv[0], (void **)&bytes, &n_bytes) ||
       !typed(env, argv[1], (void **)&out, &n_out) || napi_get_value_int32(env, argv[2], &width) != napi_ok ||
       napi_get_value_int32(env, argv[3], &height) != napi_ok || width <= 0 || height <= 0 ||
       n_out < (size_t)width * (size_t)height * 3 || n_bytes == 0) {
@@ -72,7 +90,9 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   err.base.emit_message = message;
   err.base.output_message = silent;
   err.warned = 0;
+  struct scans scans = {.base = {.progress_monitor = count_scans}, .limit = max_scans};
   jpeg_create_decompress(&cinfo);
+  cinfo.progress = &scans.base;
   if (setjmp(err.jump) == 0) {
     jpeg_mem_src(&cinfo, bytes, (unsigned long)n_bytes);
     if (jpeg_read_header(&cinfo, TRUE) == JPEG_HEADER_OK && cinfo.num_components == 3 && (int32_t)cinfo.image_width == width &&

@@ -31,8 +31,12 @@ export interface PixelKernels {
 }
 
 export interface JpegDecoder {
-  /** Decodes to interleaved RGB in out; false on any libjpeg warning or error, or another size. */
-  decode(bytes: Uint8Array, out: Uint8Array, width: number, height: number): boolean;
+  /**
+   * Decodes to interleaved RGB in out; false on any libjpeg warning or error,
+   * another size, or more than maxScans (default 500) progressive scans: each
+   * is a pass over the whole image, and a crafted file holds thousands.
+   */
+  decode(bytes: Uint8Array, out: Uint8Array, width: number, height: number, maxScans?: number): boolean;
 }
 
 /** The kernels, or undefined when they were not built (or are turned off). */

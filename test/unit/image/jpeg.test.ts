@@ -67,6 +67,12 @@ test('both decoders - libjpeg-turbo and WebAssembly - give sharp\'s pixels, and 
     assert.throws(() => nativeJpeg!.decode(Buffer.alloc(0), new Uint8Array(12), 2, 2), /bad arguments/);
     assert.throws(() => nativeJpeg!.decode(Buffer.from([0xff, 0xd8]), new Uint8Array(11), 2, 2), /bad arguments/, 'an output too small');
     assert.equal(nativeJpeg.decode(Buffer.from('not a jpeg at all'), new Uint8Array(12), 2, 2), false);
+    // Scans past the limit stop the decode (a crafted progressive file holds thousands; sharp's ~10 fit under the default 500).
+    const progressive = await painted(40, 60, noise(3)).jpeg({ progressive: true }).toBuffer();
+    const out = new Uint8Array(40 * 60 * 3);
+    assert.equal(nativeJpeg.decode(progressive, out, 40, 60), true);
+    assert.equal(nativeJpeg.decode(progressive, out, 40, 60, 3), false);
+    assert.throws(() => nativeJpeg!.decode(progressive, out, 40, 60, 0), /bad arguments/);
   }
 });
 
