@@ -34,10 +34,10 @@ import { inferenceCpu } from '../src/backbone/onnx-runtime.js';
 import { collectImageFiles } from '../src/data/files.js';
 import { EmbeddingCache, embeddingKey } from '../src/embed/cache.js';
 import { embedPosters } from '../src/embed/pipeline.js';
-import { poolMisses } from '../src/image/buffers.js';
-import { readJpegHeader, recyclePixels } from '../src/image/jpeg.js';
+import { poolMisses, recycleBuffer } from '../src/image/buffers.js';
+import { readJpegHeader } from '../src/image/jpeg.js';
 import { type Poster, decodePosterBytes, readPosterFile } from '../src/image/poster.js';
-import { type Crop, parseViews, recycleCrops, renderView } from '../src/image/views.js';
+import { type Crop, parseViews, renderView } from '../src/image/views.js';
 import { load, measureModelOnly, type ModelOnly } from './model-only.js';
 
 const { values: args } = parseArgs({
@@ -174,13 +174,13 @@ async function stages(sample: string[], model: Backbone): Promise<string[][]> {
   const lean = read.filter((r) => readJpegHeader(r.bytes)?.plain).length;
   // Each poster's pixels go back to the pool once decoded, as the pipeline gives them back once rendered.
   const [, decodeMs] = await measure(async () => {
-    for (const r of read) recyclePixels((await decodePosterBytes(r.bytes, r.source, r.contentHash)).pixels);
+    for (const r of read) recycleBuffer((await decodePosterBytes(r.bytes, r.source, r.contentHash)).pixels);
   });
   const posters: Poster[] = [];
   for (const r of read) posters.push(await decodePosterBytes(r.bytes, r.source, r.contentHash));
   // Crops go back to the pool once rendered, as the pipeline gives them back once packed.
   const [, renderMs] = await measure(async () => {
-    for (const p of posters) recycleCrops(await renderView(p, { kind: 'native' }, model.viewInput));
+    for (const p of posters) (await renderView(p, { kind: 'native' }, model.viewInput)).forEach(recycleBuffer);
   });
   const crops: Crop[] = [];
   for (const p of posters) crops.push(...(await renderView(p, { kind: 'native' }, model.viewInput)));

@@ -95,9 +95,10 @@ const spare: Float32Array[] = [];
 
 /**
  * The batch as ONNX Runtime can take it: a plain buffer (or a plain view of
- * shared memory) as it is, a shared one copied into a reused buffer of this thread (~1 ms for 9.6 MB, far less
- * than the garbage collection a fresh buffer per batch costs). Runs may
- * overlap: each holds its own copy until `done` gives it back.
+ * shared memory) as it is; a shared one, when the C helper that makes plain
+ * views was not built, copied into a reused buffer of this thread (~1 ms for
+ * 9.6 MB, far less than the garbage collection a fresh buffer per batch
+ * costs). Runs may overlap: each holds its own copy until `done` gives it back.
  */
 function ortReadable(input: Float32Array): { data: Float32Array; done: () => void } {
   if (!(input.buffer instanceof SharedArrayBuffer)) return { data: input, done: () => undefined };

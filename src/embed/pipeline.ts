@@ -12,9 +12,8 @@ import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { recycleBuffer } from '../image/buffers.js';
-import { recyclePixels } from '../image/jpeg.js';
 import { type DecodeOptions, type Poster, decodePosterBytes, readPosterFile } from '../image/poster.js';
-import { type Crop, type ViewSpec, recycleCrops, renderView, viewName, viewPasses } from '../image/views.js';
+import { type Crop, type ViewSpec, renderView, viewName, viewPasses } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
 import { type EmbeddingCache, embeddingKey } from './cache.js';
@@ -224,7 +223,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       }
       // Every view rendered (crops never share the poster's memory): its pixels can be decoded into again.
       // Not after a failed render, whose sibling renders may still be reading them.
-      if (poster === decoded) recyclePixels(decoded.pixels);
+      if (poster === decoded) recycleBuffer(decoded.pixels);
       if (isCancelled(index)) throw cancelledError(source);
       const job: Job = {
         index,
@@ -323,7 +322,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         const crops = items.map((item) => item.crop);
         backbone.pack(crops, buffer);
         // Packed: the crops' buffers go back to be rendered into again.
-        recycleCrops(crops);
+        crops.forEach(recycleBuffer);
         inFlight++;
         backbone.run(buffer, items.length).then(
           ({ features, batch }) => {

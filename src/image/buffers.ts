@@ -6,9 +6,10 @@
  * collection every few posters. Sizes differ by a few rows or bytes, so
  * buffers are allocated in steps (8 KB under 64 KB, 32 KB above), a buffer
  * serves any request no larger than it whose step-rounded size is at least
- * half of it, and the caller gets a view of its first bytes. Only the pool's own buffers come
- * back to it: one from elsewhere (sharp's output, a slice of Node's shared
- * 8 KB pool) may share its memory with something still in use.
+ * half of it, and the caller gets a view of its first bytes. Only the pool's
+ * own buffers come back to it: one from elsewhere (sharp's output, a slice of
+ * Node's shared 8 KB pool) may share its memory with something still in use.
+ * `recycleBuffer` is the one way back, for pixels, crops and file bytes alike.
  */
 const pool: Buffer[] = [];
 /** The memory of every buffer the pool allocated: a view of one goes back whole. */

@@ -112,14 +112,6 @@ async function decoder(): Promise<MozJpegModule> {
   return instance;
 }
 
-/**
- * Gives a decoded poster's pixels back once nothing reads them any more (the
- * embedding pipeline, after rendering every view); later decodes overwrite them.
- */
-export function recyclePixels(pixels: Buffer): void {
-  recycleBuffer(pixels);
-}
-
 /** Which decoder decodePlainJpeg uses: libjpeg-turbo when it was built, else WebAssembly (tests name one). */
 export type JpegDecoderName = 'libjpeg-turbo' | 'wasm';
 export const defaultDecoder: JpegDecoderName = nativeJpeg ? 'libjpeg-turbo' : 'wasm';

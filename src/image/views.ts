@@ -112,15 +112,6 @@ export function parseViews(list: string | readonly string[]): ViewSpec[] {
 /** One rendered crop: input-size RGB, interleaved. */
 export type Crop = Buffer;
 
-/**
- * Gives crops back for reuse once nothing reads them any more (the
- * embedding pipeline, after packing them into a batch). Their content is
- * overwritten by later renders.
- */
-export function recycleCrops(crops: readonly Crop[]): void {
-  for (const crop of crops) recycleBuffer(crop);
-}
-
 /** A reused buffer for the enlarged poster that tiles are cut from (cut synchronously, never kept). */
 let enlargeScratch = Buffer.alloc(0);
 

@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { loadAddon, plainView, releaseFreeMemory } from '../../src/native.js';
+import { collectGarbage } from '../helpers/gc.js';
 
 const built = loadAddon('posterscope_memory') !== undefined;
 
@@ -23,12 +22,7 @@ test('free C-heap memory goes back to the system', { skip: built && process.plat
   const kept = chunks.filter((_, i) => i % 50 === 0);
   chunks = [];
   // Collected for sure: the Buffers' memory is freed by their finalizers.
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  for (let i = 0; i < 3; i++) await collectGarbage();
   const before = rss();
   assert.equal(releaseFreeMemory(), true);
   const after = rss();
@@ -48,12 +42,7 @@ test('plainView: a plain ArrayBuffer over a shared batch\'s bytes, which keeps t
   assert.equal(shared[8], -2);
   // The shared array dropped and collected: the plain view still reads its bytes.
   shared = undefined;
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  for (let i = 0; i < 3; i++) await collectGarbage();
   assert.equal(plain[9], 4.5);
   assert.equal(plain[plain.length - 1], (plain.length - 1) * 0.5);
   assert.throws(() => plainView(new Float32Array(0)), /non-empty Float32Array/);

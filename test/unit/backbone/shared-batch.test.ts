@@ -6,16 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { type Backbone, loadBackbone } from '../../../src/backbone/backbone.js';
 import { inferenceCpu } from '../../../src/backbone/onnx-runtime.js';
 import { getBackboneSpec } from '../../../src/backbone/registry.js';
 import { type TempDir, makeTempDir } from '../../helpers/images.js';
+import { collectGarbage } from '../../helpers/gc.js';
 import { tinyBackbone } from '../../helpers/onnx-models.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 let dir: TempDir;
 let backbone: Backbone;
@@ -79,8 +75,7 @@ test('the workers let go of shared batches the caller dropped', async () => {
   assert.ok((await held()) >= before + 8, 'each new batch is held by the worker that ran it');
   // Collect the dropped batches (these and the earlier tests'); their finalisers tell the workers.
   for (let attempt = 0; attempt < 50 && (await held()) > 1; attempt++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await collectGarbage();
   }
   assert.equal(await held(), 1, 'only the batch still referenced is held');
   // The kept batch still runs.

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { decodePlainJpeg, defaultDecoder, readJpegHeader, recyclePixels } from '../../../src/image/jpeg.js';
+import { recycleBuffer } from '../../../src/image/buffers.js';
+import { decodePlainJpeg, defaultDecoder, readJpegHeader } from '../../../src/image/jpeg.js';
 import { nativeJpeg } from '../../../src/image/native.js';
 import { decodePoster } from '../../../src/image/poster.js';
 import { isError } from '../../helpers/errors.js';
@@ -117,14 +118,14 @@ test('recycled pixel buffers are decoded into again: a smaller poster gets a vie
   const big = await decodePoster({ bytes: await painted(80, 120, noise(5)).jpeg().toBuffer(), source: 'big.jpg' });
   const bytes = await painted(76, 114, noise(6)).jpeg({ progressive: true }).toBuffer();
   const reference = await sharpPixels(bytes);
-  recyclePixels(big.pixels);
+  recycleBuffer(big.pixels);
   const small = await decodePoster({ bytes, source: 'small.jpg' });
   assert.equal(small.pixels.buffer, big.pixels.buffer, 'the recycled buffer is reused');
   assert.equal(small.pixels.length, 76 * 114 * 3);
   assert.ok(small.pixels.equals(reference.pixels), 'and holds the new poster exactly');
   // A slice of Node's shared small-buffer pool is never taken in.
   const slice = Buffer.allocUnsafe(300);
-  recyclePixels(slice);
+  recycleBuffer(slice);
   const next = await decodePoster({ bytes, source: 'again.jpg' });
   assert.notEqual(next.pixels.buffer, slice.buffer);
   assert.ok(next.pixels.equals(reference.pixels));

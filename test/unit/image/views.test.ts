@@ -4,13 +4,13 @@ import sharp from 'sharp';
 import { isError } from '../../helpers/errors.js';
 import { noise, rawImage } from '../../helpers/images.js';
 import type { Poster } from '../../../src/image/poster.js';
+import { recycleBuffer } from '../../../src/image/buffers.js';
 import {
   MAX_ASPECT,
   jitterColours,
   normalizationTables,
   parseView,
   parseViews,
-  recycleCrops,
   reduceRows,
   renderView,
   viewName,
@@ -197,7 +197,7 @@ test('recycled crops are rendered into again, and every crop still holds its own
   const copies = expected.map((crops) => crops.map((crop) => Buffer.from(crop)));
   // Hand back a's crops, then render b again: b's crops land in a's buffers.
   const first = (await Promise.all(views.map((view) => renderView(a, view, input)))).flat();
-  recycleCrops(first);
+  first.forEach(recycleBuffer);
   const again = await Promise.all(views.map((view) => renderView(b, view, input)));
   const reused = again.flat().filter((crop) => first.some((old) => old.buffer === crop.buffer && old.byteOffset === crop.byteOffset));
   assert.ok(reused.length > 0, 'some crops reuse a recycled buffer');
