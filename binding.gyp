@@ -13,6 +13,11 @@
       "target_name": "posterscope_memory",
       "sources": ["native/memory.c"],
       "cflags": ["-O2"]
+    },
+    {
+      "target_name": "posterscope_file",
+      "sources": ["native/file.c"],
+      "cflags": ["-O2"]
     }
   ],
   "conditions": [

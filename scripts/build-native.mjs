@@ -2,7 +2,8 @@
 /**
  * npm's install step: builds the C parts with node-gyp, against this Node's
  * own headers when it has them (no download):
- * - the pixel kernels (native/pixels.c) and the memory helper (native/memory.c);
+ * - the pixel kernels (native/pixels.c), the memory helper (native/memory.c)
+ *   and the file reader (native/file.c);
  * - the JPEG decoder (native/jpeg.c), when the system's libjpeg-turbo and
  *   its headers are there (Debian: libjpeg62-turbo-dev).
  * It never fails the install. Whatever is not built is said in one line, and
@@ -14,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const fallback = {
-  kernels: 'the JavaScript loops run instead: same results, more CPU per poster',
+  kernels: "the JavaScript loops and Node's fs run instead: same results, more CPU per poster",
   jpeg: 'the WebAssembly decoder runs instead: same pixels, more CPU per poster',
 };
 if (process.env.POSTERSCOPE_NATIVE === '0') {
@@ -43,11 +44,11 @@ function build(libjpeg) {
 
 const withJpeg = build(true);
 if (withJpeg === undefined) {
-  console.log('posterscope: built the C pixel kernels, the memory helper and the libjpeg-turbo decoder (build/Release)');
+  console.log('posterscope: built the C pixel kernels, the memory helper, the file reader and the libjpeg-turbo decoder (build/Release)');
 } else {
   const without = build(false);
   if (without === undefined) {
-    console.log('posterscope: built the C pixel kernels and the memory helper (build/Release)');
+    console.log('posterscope: built the C pixel kernels, the memory helper and the file reader (build/Release)');
     console.warn(`posterscope: the libjpeg-turbo decoder was not built (${withJpeg}); ${fallback.jpeg}`);
   } else {
     console.warn(`posterscope: the C pixel kernels were not built (${without}); ${fallback.kernels}`);

@@ -38,3 +38,22 @@ export function releaseFreeMemory(): boolean {
 export function plainView(shared: Float32Array): Float32Array | undefined {
   return memory ? new Float32Array(memory.plainView(shared)) : undefined;
 }
+
+/** What `nativeFile.read` found: see native/file.c. */
+export interface NativeRead {
+  /** 0, or the errno of the call that failed (`syscall`). */
+  errno: number;
+  syscall?: string;
+  /** 0 a regular file, 1 a directory, 2 anything else (a FIFO, socket, device): nothing read. */
+  kind: 0 | 1 | 2;
+  /** The file's size by fstat. */
+  size: number;
+  /** Bytes put in the buffer: at most its length, so fewer than `size` when it was too small. */
+  read: number;
+}
+
+/**
+ * Reads a whole file in one task on libuv's pool (open non-blocking, fstat,
+ * read, close), where Node's fs takes four: undefined without the reader.
+ */
+export const nativeFile = loadAddon<{ read(path: string, into: Uint8Array): Promise<NativeRead> }>('posterscope_file');

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { getSystemErrorName } from 'node:util';
 import sharp, {
   type FailOnOptions,
   type FormatEnum,
@@ -22,8 +23,9 @@ import sharp, {
 } from 'sharp';
 
 import { PosterscopeError, checkInteger, invalidParameterError, posterLabel } from '../errors.js';
+import { type NativeRead, nativeFile } from '../native.js';
 import { printable } from '../printable.js';
-import { takeBuffer } from './buffers.js';
+import { recycleBuffer, takeBuffer } from './buffers.js';
 import { decodePlainJpeg, readJpegHeader } from './jpeg.js';
 
 /**
@@ -245,6 +247,10 @@ export function looksLikePoster(bytes: Buffer): boolean {
   return bytes.length > 0 && sniffFormat(bytes).kind === 'accepted';
 }
 
+/** How readPosterFile reads: the C reader (native/file.c) when it was built, else Node's fs (tests name one). */
+export type FileReaderName = 'native' | 'fs';
+export const defaultFileReader: FileReaderName = nativeFile ? 'native' : 'fs';
+
 /**
  * Reads a poster file and hashes it, refusing missing, directory, empty and
  * oversized files before reading their content.
@@ -256,33 +262,16 @@ export function looksLikePoster(bytes: Buffer): boolean {
 export async function readPosterFile(
   path: string,
   options?: DecodeOptions,
+  via: FileReaderName = defaultFileReader,
 ): Promise<{ bytes: Buffer; contentHash: string }> {
   if (typeof path !== 'string' || path.length === 0) throw invalidParameterError('path', 'non-empty file path', path);
   const { maxBytes } = resolveOptions(options);
+  // No file has one; the system would read the name only up to it.
+  if (path.includes('\0')) throw fail('IMAGE_NOT_FOUND', path, 'cannot be opened (its name contains a NUL byte)');
   let bytes: Buffer;
   try {
-    // Non-blocking, so that opening a FIFO does not wait for a writer; fstat
-    // then refuses it. open, fstat, read, close: each is a hand-off to the
-    // libuv pool, and they are most of what reading a small poster costs.
-    const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-    try {
-      const info = await handle.stat();
-      if (info.isDirectory()) throw fail('IMAGE_IS_DIRECTORY', path, 'is a directory, not an image file');
-      if (!info.isFile()) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
-      checkSize(path, info.size, maxBytes);
-      // At most the size fstat gave, which is within maxBytes: a file growing meanwhile is read as it was.
-      // From the buffer pool: the embedding pipeline gives a poster's bytes back once decoded.
-      bytes = takeBuffer(info.size);
-      let length = 0;
-      while (length < bytes.length) {
-        const { bytesRead } = await handle.read(bytes, length, bytes.length - length, length);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-      }
-      bytes = bytes.subarray(0, length);
-    } finally {
-      await handle.close();
-    }
+    // From the buffer pool: the embedding pipeline gives a poster's bytes back once decoded.
+    bytes = via === 'native' && nativeFile ? await readInOneTask(nativeFile.read, path, maxBytes) : await readWithFs(path, maxBytes);
   } catch (error) {
     if (error instanceof PosterscopeError) throw error;
     throw fsError(path, error) ?? error;
@@ -290,6 +279,59 @@ export async function readPosterFile(
   // The file may have shrunk between fstat() and read().
   checkSize(path, bytes.length, maxBytes);
   return { bytes, contentHash: sha256(bytes) };
+}
+
+/** The first read's buffer: the last poster's size, within 64 KiB to 1 MiB (a larger file is read twice). */
+const FIRST_READ = { min: 64 * 1024, max: 1024 * 1024 };
+let firstRead = FIRST_READ.min;
+
+/** Reads with native/file.c: open, fstat, read and close in one task on libuv's pool. */
+async function readInOneTask(read: (path: string, into: Uint8Array) => Promise<NativeRead>, path: string, maxBytes: number): Promise<Buffer> {
+  let into = takeBuffer(Math.min(firstRead, maxBytes));
+  let found = await read(path, into);
+  if (found.errno === 0 && found.kind === 0 && found.size > into.length && found.size <= maxBytes) {
+    // Larger than guessed: once more, with room for all of it.
+    recycleBuffer(into);
+    into = takeBuffer(found.size);
+    found = await read(path, into);
+  }
+  try {
+    if (found.errno !== 0) {
+      const code = getSystemErrorName(-found.errno);
+      throw Object.assign(new Error(`${found.syscall ?? 'read'} ${code} '${path}'`), { code, errno: -found.errno, syscall: found.syscall, path });
+    }
+    if (found.kind === 1) throw fail('IMAGE_IS_DIRECTORY', path, 'is a directory, not an image file');
+    if (found.kind !== 0) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
+    checkSize(path, found.size, maxBytes);
+  } catch (error) {
+    recycleBuffer(into);
+    throw error;
+  }
+  firstRead = Math.min(FIRST_READ.max, Math.max(FIRST_READ.min, Math.ceil(found.size / FIRST_READ.min) * FIRST_READ.min));
+  return into.subarray(0, found.read);
+}
+
+/** Reads with Node's fs: open (non-blocking), fstat, read, close, each a task on libuv's pool. */
+async function readWithFs(path: string, maxBytes: number): Promise<Buffer> {
+  // Non-blocking, so that opening a FIFO does not wait for a writer; fstat then refuses it.
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw fail('IMAGE_IS_DIRECTORY', path, 'is a directory, not an image file');
+    if (!info.isFile()) throw fail('IMAGE_UNSUPPORTED', path, 'not a regular file');
+    checkSize(path, info.size, maxBytes);
+    // At most the size fstat gave, which is within maxBytes: a file growing meanwhile is read as it was.
+    const bytes = takeBuffer(info.size);
+    let length = 0;
+    while (length < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, length, bytes.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return bytes.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 // 'warning' is sharp's strictest level: libjpeg reports damaged entropy data

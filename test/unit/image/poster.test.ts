@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { chmodSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 
 import { PosterscopeError, type ErrorCode } from '../../../src/errors.js';
 import { decodePoster, readPosterFile, type Poster } from '../../../src/image/poster.js';
+import { nativeFile } from '../../../src/native.js';
 import {
   animatedGif,
   craftedHugePng,
@@ -356,44 +359,74 @@ describe('decodePoster – GOOD input decodes to 8-bit sRGB RGB', () => {
   });
 });
 
-describe('readPosterFile', () => {
-  it('returns the bytes and their sha256', async () => {
-    const jpeg = await painted(4, 4, noise(5)).jpeg().toBuffer();
-    const path = await dir.write('hash.jpg', jpeg);
-    const { bytes, contentHash } = await readPosterFile(path);
-    assert.deepEqual(bytes, jpeg);
-    assert.equal(contentHash, sha256(jpeg));
-  });
+for (const via of ['native', 'fs'] as const) {
+  const skip = via === 'native' && !nativeFile ? 'the C file reader is not built here' : false;
+  const read = (path: string, options?: Parameters<typeof readPosterFile>[1]) => readPosterFile(path, options, via);
+  describe(`readPosterFile (${via === 'native' ? 'the C reader, one pool task' : "Node's fs"})`, { skip }, () => {
+    it('returns the bytes and their sha256', async () => {
+      const jpeg = await painted(4, 4, noise(5)).jpeg().toBuffer();
+      const path = await dir.write('hash.jpg', jpeg);
+      const { bytes, contentHash } = await read(path);
+      assert.deepEqual(bytes, jpeg);
+      assert.equal(contentHash, sha256(jpeg));
+    });
 
-  it('BAD FILE - missing / directory / empty get their codes without decoding', async () => {
-    await refused(readPosterFile(dir.file('nope.jpg')), 'IMAGE_NOT_FOUND');
-    await refused(readPosterFile(dir.path), 'IMAGE_IS_DIRECTORY');
-    await refused(readPosterFile(await dir.write('zero.png', '')), 'IMAGE_EMPTY');
-  });
+    it('BAD FILE - missing / directory / empty / a name with a NUL byte get their codes without decoding', async () => {
+      await refused(read(dir.file('nope.jpg')), 'IMAGE_NOT_FOUND');
+      await refused(read(join(await dir.write('plain.jpg', 'x'), 'below.jpg')), 'IMAGE_NOT_FOUND');
+      await refused(read(dir.path), 'IMAGE_IS_DIRECTORY');
+      await refused(read(await dir.write('zero.png', '')), 'IMAGE_EMPTY');
+      await refused(read(`${await dir.write('nul.jpg', 'x')}\0.png`), 'IMAGE_NOT_FOUND');
+    });
 
-  it('BAD FILE - a FIFO, a socket and a character device are refused at once, without waiting for a writer', { skip: process.platform === 'win32', timeout: 10_000 }, async () => {
-    const fifo = dir.file('pipe.jpg');
-    execFileSync('mkfifo', [fifo]);
-    await refused(readPosterFile(fifo), 'IMAGE_UNSUPPORTED', fifo);
-    const socket = dir.file('socket.jpg');
-    const server = createServer().listen(socket);
-    await once(server, 'listening');
-    try {
-      await refused(readPosterFile(socket), 'IMAGE_UNSUPPORTED', socket);
-    } finally {
-      server.close();
-    }
-    await refused(readPosterFile('/dev/null'), 'IMAGE_UNSUPPORTED', '/dev/null');
-  });
+    it('BAD FILE - unreadable (permission denied) -> IMAGE_NOT_FOUND', { skip: process.getuid?.() === 0 ? 'root reads anything' : false }, async () => {
+      const path = await dir.write('locked.jpg', 'x');
+      chmodSync(path, 0);
+      await refused(read(path), 'IMAGE_NOT_FOUND', path);
+    });
 
-  it('a large poster is read whole, and a file over maxBytes is refused before it is read', async () => {
-    const big = await painted(900, 1300, noise(9)).png().toBuffer();
-    const path = await dir.write('big.png', big);
-    const { bytes } = await readPosterFile(path);
-    assert.ok(bytes.equals(big), `${bytes.length} of ${big.length} bytes`);
-    await refused(readPosterFile(path, { maxBytes: big.length - 1 }), 'IMAGE_TOO_LARGE', path);
+    it('BAD FILE - a FIFO, a socket and a character device are refused at once, without waiting for a writer', { skip: process.platform === 'win32', timeout: 10_000 }, async () => {
+      const fifo = dir.file(`pipe-${via}.jpg`);
+      execFileSync('mkfifo', [fifo]);
+      await refused(read(fifo), 'IMAGE_UNSUPPORTED', fifo);
+      const socket = dir.file(`socket-${via}.jpg`);
+      const server = createServer().listen(socket);
+      await once(server, 'listening');
+      try {
+        await refused(read(socket), 'IMAGE_UNSUPPORTED', socket);
+      } finally {
+        server.close();
+      }
+      await refused(read('/dev/null'), 'IMAGE_UNSUPPORTED', '/dev/null');
+    });
+
+    it('files of every size are read whole (smaller and larger than the first read), and one over maxBytes is refused', async () => {
+      for (const size of [1, 65_535, 65_536, 65_537, 300_000, 1_048_577]) {
+        const content = randomBytes(size);
+        const path = await dir.write(`size-${size}.bin`, content);
+        const { bytes, contentHash } = await read(path);
+        assert.ok(bytes.equals(content), `${size}: ${bytes.length} bytes back`);
+        assert.equal(contentHash, sha256(content));
+      }
+      // A small file after the large ones: the first read is then larger than it, and only its bytes come back.
+      const small = await dir.write('small-after.bin', 'abc');
+      assert.equal((await read(small)).bytes.toString(), 'abc');
+      const big = await painted(900, 1300, noise(9)).png().toBuffer();
+      const path = await dir.write('big.png', big);
+      const { bytes } = await read(path);
+      assert.ok(bytes.equals(big), `${bytes.length} of ${big.length} bytes`);
+      await refused(read(path, { maxBytes: big.length - 1 }), 'IMAGE_TOO_LARGE', path);
+      await refused(read(small, { maxBytes: 2 }), 'IMAGE_TOO_LARGE', small);
+    });
+
+    it('many reads at once each get their own file', async () => {
+      const contents = Array.from({ length: 64 }, (_, i) => randomBytes(1000 + i * 997));
+      const paths = await Promise.all(contents.map((c, i) => dir.write(`many-${via}-${i}.bin`, c)));
+      const read64 = await Promise.all(paths.map((p) => read(p)));
+      read64.forEach(({ bytes }, i) => assert.ok(bytes.equals(contents[i]!), `file ${i}`));
+    });
   });
-});
+}
 
 describe('test helpers', () => {
   it('crc32 matches the PNG IEND chunk CRC', () => {
