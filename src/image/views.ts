@@ -185,20 +185,28 @@ function linearMasks(shrink: number, points: number): Taps[] {
   return masks;
 }
 
+/** Per output row of a vertical reduction, its source rows (byte offsets) and fixed-point weights. */
+interface ReducePlan {
+  points: number;
+  rows: Int32Array;
+  fixed: Int32Array;
+}
+const reducePlans = new Map<string, ReducePlan>();
+
 /**
- * Shrinks an RGB image vertically from `height` to `outHeight` rows (by 1.5x
- * at most) with a linear kernel, bit for bit as sharp 0.35 / libvips 8.18
- * `resize(fit: 'fill', kernel: 'linear')` does; a test compares the two. One
- * sharp call costs ~2 ms of set-up for a fraction of that in arithmetic.
+ * The plan for shrinking `height` rows of `width` pixels to `outHeight`, made
+ * once per shape (posters of a collection share a few): making it is ~0.04 ms
+ * of JavaScript, a third of the C loop it feeds.
  */
-export function reduceRows(pixels: Uint8Array, width: number, height: number, outHeight: number): Buffer {
-  if (!(height > outHeight && 2 * height <= 3 * outHeight)) throw invalidParameterError('outHeight', `a height between ${Math.ceil((2 * height) / 3)} and ${height - 1}`, outHeight);
+function reducePlan(width: number, height: number, outHeight: number): ReducePlan {
+  const key = `${width}x${height}>${outHeight}`;
+  let plan = reducePlans.get(key);
+  if (plan) return plan;
   const shrink = height / outHeight;
   const points = Math.ceil(2 * shrink) + 1;
   const masks = linearMasks(shrink, points);
   const pad = Math.ceil(points / 2) - 1;
   const stride = width * 3;
-  const out = takeBuffer(stride * outHeight);
   const extra = outHeight * shrink - height;
   const offset = (1 + extra) / 2 - 0.5;
   const row = (i: number) => Math.min(height - 1, Math.max(0, i)) * stride;
@@ -215,6 +223,23 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
       fixed[o * points + i] = i < weights.length ? weights[i]! : 0;
     }
   }
+  plan = { points, rows, fixed };
+  if (reducePlans.size >= 64) reducePlans.clear();
+  reducePlans.set(key, plan);
+  return plan;
+}
+
+/**
+ * Shrinks an RGB image vertically from `height` to `outHeight` rows (by 1.5x
+ * at most) with a linear kernel, bit for bit as sharp 0.35 / libvips 8.18
+ * `resize(fit: 'fill', kernel: 'linear')` does; a test compares the two. One
+ * sharp call costs ~2 ms of set-up for a fraction of that in arithmetic.
+ */
+export function reduceRows(pixels: Uint8Array, width: number, height: number, outHeight: number): Buffer {
+  if (!(height > outHeight && 2 * height <= 3 * outHeight)) throw invalidParameterError('outHeight', `a height between ${Math.ceil((2 * height) / 3)} and ${height - 1}`, outHeight);
+  const { points, rows, fixed } = reducePlan(width, height, outHeight);
+  const stride = width * 3;
+  const out = takeBuffer(stride * outHeight);
   if (nativeKernels) {
     nativeKernels.reduceRows(pixels, stride, rows, fixed, points, out, outHeight);
     return out;
