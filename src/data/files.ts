@@ -32,15 +32,25 @@ function byFolderOrder(a: string, b: string): number {
  * once around, a link beside its target), keeping the first path seen.
  */
 async function distinctFiles(paths: readonly string[], seen: Set<string>): Promise<string[]> {
+  // Resolved REALPATH_AHEAD at a time (each is a task on libuv's pool; one by
+  // one, 6,000 posters took 0.3 s), then kept in the order given.
+  const reals: string[] = new Array(paths.length);
+  let next = 0;
+  const resolveNext = async (): Promise<void> => {
+    for (let i = next++; i < paths.length; i = next++) reals[i] = await realpath(paths[i]!).catch(() => resolve(paths[i]!));
+  };
+  await Promise.all(Array.from({ length: Math.min(REALPATH_AHEAD, paths.length) }, resolveNext));
   const out: string[] = [];
-  for (const path of paths) {
-    const real = await realpath(path).catch(() => resolve(path));
-    if (seen.has(real)) continue;
-    seen.add(real);
+  paths.forEach((path, i) => {
+    if (seen.has(reals[i]!)) return;
+    seen.add(reals[i]!);
     out.push(path);
-  }
+  });
   return out;
 }
+
+/** Real paths resolved at once when listing files. */
+const REALPATH_AHEAD = 16;
 
 /**
  * Every image file under `dir` (recursively, hidden ones included), symlinks
@@ -52,11 +62,16 @@ async function distinctFiles(paths: readonly string[], seen: Set<string>): Promi
  *   // -> ['posters/a.jpg', 'posters/b.PNG', 'posters/linked.jpg', 'posters/sub/c.webp']
  */
 export async function walkImageFiles(dir: string): Promise<string[]> {
+  return (await walkDistinct(dir, new Set())).files;
+}
+
+/** walkImageFiles, leaving out files already in `seen` (real paths), which it extends. */
+async function walkDistinct(dir: string, seen: Set<string>): Promise<{ files: string[]; images: number }> {
   await readdir(dir); // a missing or unreadable folder is an error, not an empty list
   const found = await glob('**/*', { cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: true, expandDirectories: false });
   const images = found.filter(isImageName).map((p) => join(dir, p));
   images.sort(byFolderOrder);
-  return distinctFiles(images, new Set());
+  return { files: await distinctFiles(images, seen), images: images.length };
 }
 
 export interface CollectedFiles {
@@ -91,9 +106,10 @@ export async function collectImageFiles(inputs: readonly string[]): Promise<Coll
     }
     const info = await stat(input).catch(() => null);
     if (info?.isDirectory()) {
-      const found = await walkImageFiles(input);
-      if (found.length === 0) missing.push({ input, reason: 'directory holds no image files' });
-      files.push(...(await distinctFiles(found, seen)));
+      // Each file's real path resolved once, against this directory's and every earlier input's.
+      const { files: found, images } = await walkDistinct(input, seen);
+      if (images === 0) missing.push({ input, reason: 'directory holds no image files' });
+      files.push(...found);
     } else if (info) {
       files.push(...(await distinctFiles([input], seen)));
     } else {

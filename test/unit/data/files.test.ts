@@ -31,6 +31,20 @@ describe('walkImageFiles', () => {
     );
   });
 
+  it('many files and links to them (more than are resolved at once): each file once, the first path in folder order', async () => {
+    const many = dir.file('many');
+    const names = Array.from({ length: 60 }, (_, i) => `p${String(i).padStart(2, '0')}.jpg`);
+    await touchFiles(many, ...names);
+    // "p07.jpg.link.jpg" sorts right after "p07.jpg": each link comes after its target and is dropped.
+    for (const name of names) await symlink(name, join(many, `${name}.link.jpg`));
+    // A link sorting first ("a-...") wins over its target.
+    await symlink('p59.jpg', join(many, 'a-first.jpg'));
+    const found = (await walkImageFiles(many)).map((f) => f.slice(many.length + 1));
+    assert.deepEqual(found, ['a-first.jpg', ...names.slice(0, 59)]);
+    const { files } = await collectImageFiles([many, join(many, 'p03.jpg'), many]);
+    assert.equal(files.length, 60, 'the same folder twice, and a file in it, add nothing');
+  });
+
   it('BAD CALL - a missing folder is an error, not an empty list', async () => {
     await assert.rejects(walkImageFiles(dir.file('no-such-folder')), /ENOENT/);
   });
