@@ -379,10 +379,21 @@ for (const via of ['native', 'fs'] as const) {
       await refused(read(`${await dir.write('nul.jpg', 'x')}\0.png`), 'IMAGE_NOT_FOUND');
     });
 
-    it('BAD FILE - unreadable (permission denied) -> IMAGE_NOT_FOUND', { skip: process.getuid?.() === 0 ? 'root reads anything' : false }, async () => {
-      const path = await dir.write('locked.jpg', 'x');
+    it('BAD FILE - unreadable (permission denied) -> IMAGE_NOT_FOUND', { skip: process.platform === 'win32' }, async () => {
+      const path = await dir.write(`locked-${via}.jpg`, 'x');
       chmodSync(path, 0);
-      await refused(read(path), 'IMAGE_NOT_FOUND', path);
+      if (process.getuid?.() !== 0) {
+        await refused(read(path), 'IMAGE_NOT_FOUND', path);
+        return;
+      }
+      // Root reads anything: a child loads the reader as root, then reads as "nobody" (uid 65534).
+      chmodSync(dir.path, 0o755);
+      const script = `import { readPosterFile } from ${JSON.stringify(new URL('../../../src/image/poster.ts', import.meta.url).href)};
+        process.setgid(65534);
+        process.setuid(65534);
+        try { await readPosterFile(${JSON.stringify(path)}, undefined, ${JSON.stringify(via)}); console.log('read it'); } catch (e) { console.log(e.code + ' ' + e.message); }`;
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(out.trim(), `IMAGE_NOT_FOUND ${path}: cannot be read (permission denied)`);
     });
 
     it('BAD FILE - a FIFO, a socket and a character device are refused at once, without waiting for a writer', { skip: process.platform === 'win32', timeout: 10_000 }, async () => {
