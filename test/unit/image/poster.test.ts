@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { chmodSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmodSync, truncateSync } from 'node:fs';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -377,6 +377,18 @@ for (const via of ['native', 'fs'] as const) {
       await refused(read(dir.path), 'IMAGE_IS_DIRECTORY');
       await refused(read(await dir.write('zero.png', '')), 'IMAGE_EMPTY');
       await refused(read(`${await dir.write('nul.jpg', 'x')}\0.png`), 'IMAGE_NOT_FOUND');
+      const loop = dir.file(`loop-${via}-a.jpg`);
+      await symlink(dir.file(`loop-${via}-b.jpg`), loop).catch(() => undefined);
+      await symlink(loop, dir.file(`loop-${via}-b.jpg`)).catch(() => undefined);
+      assert.match(await refused(read(loop), 'IMAGE_NOT_FOUND', loop), /ELOOP/);
+      assert.match(await refused(read(dir.file('n'.repeat(5000))), 'IMAGE_NOT_FOUND'), /ENAMETOOLONG/);
+    });
+
+    it('BAD FILE - a sparse 100 GB file is refused by its size, after reading no more than maxBytes', async () => {
+      const path = dir.file(`sparse-${via}.jpg`);
+      await writeFile(path, '');
+      truncateSync(path, 100 * 2 ** 30);
+      assert.match(await refused(read(path), 'IMAGE_TOO_LARGE', path), /102400\.0 MiB exceeds the limit/);
     });
 
     it('BAD FILE - unreadable (permission denied) -> IMAGE_NOT_FOUND', { skip: process.platform === 'win32' }, async () => {
