@@ -138,12 +138,24 @@ static napi_value read_file(napi_env env, napi_callback_info info) {
   }
   t->data = bytes;
   t->capacity = length;
-  napi_create_reference(env, argv[1], 1, &t->into);
-  napi_create_promise(env, &t->deferred, &promise);
-  napi_create_string_utf8(env, "posterscope:read", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, t, &t->work);
-  napi_queue_async_work(env, t->work);
+  if (napi_create_reference(env, argv[1], 1, &t->into) != napi_ok) goto failed;
+  if (napi_create_string_utf8(env, "posterscope:read", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, t, &t->work) != napi_ok) {
+    napi_delete_reference(env, t->into);
+    goto failed;
+  }
+  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok || napi_queue_async_work(env, t->work) != napi_ok) {
+    /* A promise created but never queued stays pending: nothing holds it but this call, which throws. */
+    napi_delete_async_work(env, t->work);
+    napi_delete_reference(env, t->into);
+    goto failed;
+  }
   return promise;
+failed:
+  free(t->path);
+  free(t);
+  napi_throw_error(env, NULL, "posterscope native read: could not queue the read");
+  return NULL;
 }
 
 NAPI_MODULE_INIT() {
