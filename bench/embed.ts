@@ -197,7 +197,7 @@ async function stages(sample: string[], model: Backbone): Promise<string[][]> {
   cache.close();
   return [
     ['stage (alone, one poster at a time)', 'core-ms/poster'],
-    ['read + hash (stat, open, read, close, sha256)', readMs.toFixed(2)],
+    ['read + hash (open, fstat, read, close in one pool task with the C reader; sha256)', readMs.toFixed(2)],
     [`decode (${lean}/${sample.length} on the lean JPEG path, the rest sharp)`, decodeMs.toFixed(2)],
     ['render native view (resize to 224x224)', renderMs.toFixed(2)],
     ['normalise into the batch (writeCrop)', packMs.toFixed(2)],
