@@ -6,11 +6,11 @@ import { createServer } from 'node:net';
 import { chmodSync, truncateSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import sharp from 'sharp';
 
 import { PosterscopeError, type ErrorCode } from '../../../src/errors.js';
-import { decodePoster, readPosterFile, type Poster } from '../../../src/image/poster.js';
+import { decodePoster, defaultFileReader, readPosterFile, type Poster } from '../../../src/image/poster.js';
 import { nativeFile } from '../../../src/native.js';
 import {
   animatedGif,
@@ -357,6 +357,11 @@ describe('decodePoster – GOOD input decodes to 8-bit sRGB RGB', () => {
     assert.equal(poster.contentHash, sha256(png));
     await refused(decodePoster({ bytes: Buffer.from('nope'), source: 'upload:43' }), 'IMAGE_UNSUPPORTED', 'upload:43');
   });
+});
+
+test('the C file reader is built wherever CI runs, and is the default where it is', { skip: process.env.CI === 'true' || nativeFile ? false : "not built here (no compiler at install); Node's fs reads" }, () => {
+  assert.ok(nativeFile, 'npm ci should have built build/Release/posterscope_file.node');
+  assert.equal(defaultFileReader, 'native');
 });
 
 for (const via of ['native', 'fs'] as const) {
