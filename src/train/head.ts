@@ -5,7 +5,7 @@
  * the tests.
  */
 import { invalidParameterError } from '../errors.js';
-import { type DenseLayer, type HeadSpec, type HeadWeights, headLogits, sparseColumns } from '../model/head.js';
+import { type DenseLayer, type HeadSpec, type HeadWeights, type SparseRows, headLogits, sparseColumns } from '../model/head.js';
 import type { Random } from '../random.js';
 
 function dense(inputs: number, outputs: number, random: Random): DenseLayer {
@@ -19,7 +19,7 @@ function dense(inputs: number, outputs: number, random: Random): DenseLayer {
 /** Accumulates dW, db; writes dX when asked. */
 function denseBackward(
   layer: DenseLayer,
-  x: Float32Array,
+  x: Float32Array | SparseRows,
   gradOut: Float32Array,
   rows: number,
   gradWeight: Float32Array,
@@ -28,6 +28,23 @@ function denseBackward(
 ): void {
   const { inputs, outputs, weight } = layer;
   if (gradInput) gradInput.fill(0, 0, rows * inputs);
+  if (!(x instanceof Float32Array)) {
+    // Rows made sparse once (TF-IDF): only their non-zero columns have a gradient.
+    const { offsets, columns, values } = x;
+    for (let n = 0; n < rows; n++) {
+      const from = offsets[n]!;
+      const to = offsets[n + 1]!;
+      for (let o = 0; o < outputs; o++) {
+        const g = gradOut[n * outputs + o]!;
+        if (g === 0) continue;
+        gradBias[o]! += g;
+        const wo = o * inputs;
+        for (let k = from; k < to; k++) gradWeight[wo + columns[k]!]! += g * values[k]!;
+        if (gradInput) for (let i = 0; i < inputs; i++) gradInput[n * inputs + i]! += g * weight[wo + i]!;
+      }
+    }
+    return;
+  }
   for (let n = 0; n < rows; n++) {
     const xo = n * inputs;
     const columns = inputs >= 256 ? sparseColumns(x, n, inputs) : null;
@@ -54,7 +71,7 @@ export class GenreHead implements HeadWeights {
   readonly genres: number;
   readonly layers: DenseLayer[];
   /** Activations kept from the last training forward pass, for backward. */
-  private cache: { x: Float32Array; rows: number; hidden?: Float32Array; mask?: Float32Array } | undefined;
+  private cache: { x: Float32Array | SparseRows; rows: number; hidden?: Float32Array; mask?: Float32Array } | undefined;
 
   private constructor(spec: HeadSpec, inputs: number, genres: number, layers: DenseLayer[]) {
     this.spec = spec;
@@ -100,7 +117,7 @@ export class GenreHead implements HeadWeights {
    * Logits [rows x genres]. With `random` (training) dropout is applied and
    * activations are kept for `backward`.
    */
-  forward(x: Float32Array, rows: number, random?: Random): Float32Array {
+  forward(x: Float32Array | SparseRows, rows: number, random?: Random): Float32Array {
     if (!random) return headLogits(this, x, rows);
     let hidden: Float32Array | undefined;
     let mask: Float32Array | undefined;

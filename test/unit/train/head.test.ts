@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdamW } from '../../../src/train/adamw.js';
-import { type HeadSpec, headScores, standardize } from '../../../src/model/head.js';
+import { type HeadSpec, type SparseRows, headScores, pickRows, sparseRows, standardize } from '../../../src/model/head.js';
 import { GenreHead } from '../../../src/train/head.js';
 import { type LossSpec, computeLoss, parseLoss, positiveWeights } from '../../../src/train/loss.js';
 import { Random } from '../../../src/random.js';
@@ -107,3 +107,52 @@ test('training without dropout and inference run the same forward pass', () => {
     else assert.deepEqual(Array.from(training, (v) => v.toFixed(6)), Array.from(inference, (v) => v.toFixed(6)));
   }
 });
+
+/** [rows x width] with a few non-zeros per row (TF-IDF-like), one all-zero row, and one row a third non-zero. */
+function sparseMatrix(rowsN: number, width: number, seed: number): Float32Array {
+  const r = new Random(seed);
+  const m = new Float32Array(rowsN * width);
+  for (let n = 0; n < rowsN; n++) {
+    if (n === 1) continue;
+    const count = n === 2 ? Math.floor(width / 3) : 1 + Math.floor(r.next() * 12);
+    for (let k = 0; k < count; k++) m[n * width + Math.floor(r.next() * width)] = r.normal();
+  }
+  return m;
+}
+
+test('sparseRows keeps every non-zero in order, pickRows takes rows in the order given, and a dense matrix stays dense', () => {
+  const width = 300;
+  const m = sparseMatrix(6, width, 3);
+  const s = sparseRows(m, 6, width)!;
+  assert.ok(s, 'sparse enough');
+  const back = new Float32Array(m.length);
+  for (let n = 0; n < 6; n++) for (let k = s.offsets[n]!; k < s.offsets[n + 1]!; k++) back[n * width + s.columns[k]!] = s.values[k]!;
+  assert.deepEqual(back, m);
+  const picked = pickRows(s, [9, 4, 0, 4], 1, 3);
+  assert.equal(picked.rows, 3);
+  const row = (t: typeof s, n: number) => [...t.columns.subarray(t.offsets[n]!, t.offsets[n + 1]!)];
+  assert.deepEqual([row(picked, 0), row(picked, 1), row(picked, 2)], [row(s, 4), row(s, 0), row(s, 4)]);
+  assert.equal(sparseRows(Float32Array.from({ length: 600 }, (_, i) => (i % 3 === 0 ? 1 : 0)), 2, 300), null, 'a third non-zero is dense');
+});
+
+for (const spec of [{ type: 'linear' }, { type: 'mlp', hidden: 16, dropout: 0.2 }] as HeadSpec[]) {
+  test(`${spec.type} head: sparse rows give exactly the dense logits and gradients`, () => {
+    const width = 512;
+    const n = 7;
+    const m = sparseMatrix(n, width, 11);
+    const y = Uint8Array.from({ length: n * genres }, (_, i) => (i % 4 === 0 ? 1 : 0));
+    const run = (input: Float32Array | SparseRows) => {
+      const head = GenreHead.create(spec, width, genres, new Random(5));
+      // Training weights are not all zero: move them off the prior start first.
+      head.parameters().forEach((p, k) => p.forEach((_, i) => (p[i] = Math.sin(i * 0.37 + k))));
+      const logits = head.forward(input, n, new Random(9));
+      const grads = head.backward(computeLoss({ type: 'bce' }, logits, y, n, genres).grad);
+      return { logits, grads, inference: head.forward(input, n) };
+    };
+    const dense = run(m);
+    const sparse = run(sparseRows(m, n, width)!);
+    assert.deepEqual(sparse.logits, dense.logits);
+    assert.deepEqual(sparse.inference, dense.inference);
+    sparse.grads.forEach((g, k) => assert.deepEqual(g, dense.grads[k], `gradient ${k}`));
+  });
+}
