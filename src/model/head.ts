@@ -40,22 +40,8 @@ export function standardize(s: Standardizer, x: Float32Array): Float32Array {
 }
 
 /**
- * The non-zero columns of row `n` of `x` when the row is sparse (a TF-IDF
- * row: a few hundred of 8,192), else null; sparse rows take the short loop.
- */
-export function sparseColumns(x: Float32Array, n: number, inputs: number): Int32Array | null {
-  const xo = n * inputs;
-  let count = 0;
-  for (let i = 0; i < inputs; i++) if (x[xo + i] !== 0) count++;
-  if (count * 4 > inputs) return null;
-  const columns = new Int32Array(count);
-  for (let i = 0, k = 0; i < inputs; i++) if (x[xo + i] !== 0) columns[k++] = i;
-  return columns;
-}
-
-/**
- * Rows of a mostly-zero matrix (TF-IDF features), made once for a data set
- * instead of finding each row's non-zero columns again in every pass: row n
+ * Rows of a mostly-zero matrix (TF-IDF features): made once for a data set
+ * by training instead of in every pass, else by each layer call (asSparse). Row n
  * holds columns[offsets[n] .. offsets[n + 1]), in increasing order, with
  * their values. A dense layer over them gives exactly the dense result
  * (adding a zero product never changes a sum).
@@ -123,11 +109,21 @@ export function pickRows(s: SparseRows, order: ArrayLike<number>, start: number,
   return { rows: count, inputs: s.inputs, offsets, columns, values };
 }
 
+/**
+ * Rows of `x` as SparseRows when they are wide and mostly zeros (TF-IDF),
+ * else null: what a dense layer loops over.
+ */
+export function asSparse(x: Float32Array | SparseRows, rows: number, inputs: number): SparseRows | null {
+  if (!(x instanceof Float32Array)) return x;
+  return inputs >= 256 ? sparseRows(x, rows, inputs) : null;
+}
+
 /** y[n, o] = b[o] + sum_i x[n, i] W[o, i] */
 export function denseForward(layer: DenseLayer, x: Float32Array | SparseRows, rows: number, out: Float32Array): void {
   const { inputs, outputs, weight, bias } = layer;
-  if (!(x instanceof Float32Array)) {
-    const { offsets, columns, values } = x;
+  const sparse = asSparse(x, rows, inputs);
+  if (sparse) {
+    const { offsets, columns, values } = sparse;
     for (let n = 0; n < rows; n++) {
       const from = offsets[n]!;
       const to = offsets[n + 1]!;
@@ -140,22 +136,13 @@ export function denseForward(layer: DenseLayer, x: Float32Array | SparseRows, ro
     }
     return;
   }
+  const dense = x as Float32Array;
   for (let n = 0; n < rows; n++) {
     const xo = n * inputs;
-    const columns = inputs >= 256 ? sparseColumns(x, n, inputs) : null;
-    if (columns) {
-      for (let o = 0; o < outputs; o++) {
-        const wo = o * inputs;
-        let sum = bias[o]!;
-        for (let k = 0; k < columns.length; k++) sum += x[xo + columns[k]!]! * weight[wo + columns[k]!]!;
-        out[n * outputs + o] = sum;
-      }
-      continue;
-    }
     for (let o = 0; o < outputs; o++) {
       const wo = o * inputs;
       let sum = bias[o]!;
-      for (let i = 0; i < inputs; i++) sum += x[xo + i]! * weight[wo + i]!;
+      for (let i = 0; i < inputs; i++) sum += dense[xo + i]! * weight[wo + i]!;
       out[n * outputs + o] = sum;
     }
   }

@@ -5,7 +5,7 @@
  * the tests.
  */
 import { invalidParameterError } from '../errors.js';
-import { type DenseLayer, type HeadSpec, type HeadWeights, type SparseRows, headLogits, sparseColumns } from '../model/head.js';
+import { type DenseLayer, type HeadSpec, type HeadWeights, type SparseRows, asSparse, headLogits } from '../model/head.js';
 import type { Random } from '../random.js';
 
 function dense(inputs: number, outputs: number, random: Random): DenseLayer {
@@ -28,38 +28,20 @@ function denseBackward(
 ): void {
   const { inputs, outputs, weight } = layer;
   if (gradInput) gradInput.fill(0, 0, rows * inputs);
-  if (!(x instanceof Float32Array)) {
-    // Rows made sparse once (TF-IDF): only their non-zero columns have a gradient.
-    const { offsets, columns, values } = x;
-    for (let n = 0; n < rows; n++) {
-      const from = offsets[n]!;
-      const to = offsets[n + 1]!;
-      for (let o = 0; o < outputs; o++) {
-        const g = gradOut[n * outputs + o]!;
-        if (g === 0) continue;
-        gradBias[o]! += g;
-        const wo = o * inputs;
-        for (let k = from; k < to; k++) gradWeight[wo + columns[k]!]! += g * values[k]!;
-        if (gradInput) for (let i = 0; i < inputs; i++) gradInput[n * inputs + i]! += g * weight[wo + i]!;
-      }
-    }
-    return;
-  }
+  const sparse = asSparse(x, rows, inputs);
+  const dense = x as Float32Array;
   for (let n = 0; n < rows; n++) {
     const xo = n * inputs;
-    const columns = inputs >= 256 ? sparseColumns(x, n, inputs) : null;
+    const from = sparse ? sparse.offsets[n]! : 0;
+    const to = sparse ? sparse.offsets[n + 1]! : 0;
     for (let o = 0; o < outputs; o++) {
       const g = gradOut[n * outputs + o]!;
       if (g === 0) continue;
       gradBias[o]! += g;
       const wo = o * inputs;
-      if (columns) {
-        // Sparse row (TF-IDF): only its non-zero columns have a gradient.
-        for (let k = 0; k < columns.length; k++) gradWeight[wo + columns[k]!]! += g * x[xo + columns[k]!]!;
-        if (gradInput) for (let i = 0; i < inputs; i++) gradInput[xo + i]! += g * weight[wo + i]!;
-        continue;
-      }
-      for (let i = 0; i < inputs; i++) gradWeight[wo + i]! += g * x[xo + i]!;
+      // Sparse rows (TF-IDF): only their non-zero columns have a gradient.
+      if (sparse) for (let k = from; k < to; k++) gradWeight[wo + sparse.columns[k]!]! += g * sparse.values[k]!;
+      else for (let i = 0; i < inputs; i++) gradWeight[wo + i]! += g * dense[xo + i]!;
       if (gradInput) for (let i = 0; i < inputs; i++) gradInput[xo + i]! += g * weight[wo + i]!;
     }
   }

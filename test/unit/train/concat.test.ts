@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { concatFeatures, fuseScores } from '../../../src/model/fusion.js';
-import { type HeadSpec, sigmoid, sparseColumns } from '../../../src/model/head.js';
+import { type HeadSpec, sigmoid, sparseRows } from '../../../src/model/head.js';
 import { Random } from '../../../src/random.js';
 import { GenreHead } from '../../../src/train/head.js';
 import { computeLoss } from '../../../src/train/loss.js';
@@ -35,7 +35,7 @@ test('concatenated features: each input in its place, zeros and a 0 flag where a
   assert.ok(second!.subarray(0, 8).every((v) => v === 0), 'the image left out is zeros');
   assert.deepEqual(Array.from(second!.subarray(8, 158)), Array.from(rowFeatures[1]!.title));
   assert.deepEqual(Array.from(third!.subarray(width - 3)), [1, 0, 0]);
-  assert.ok(sparseColumns(x, 1, width) !== null, 'a text-only row takes the sparse path');
+  assert.ok(sparseRows(x.subarray(width, 2 * width), 1, width) !== null, 'a text-only row takes the sparse path');
 });
 
 function checkGradients(spec: HeadSpec) {
