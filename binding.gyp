@@ -25,7 +25,7 @@
       "targets": [
         {
           "target_name": "posterscope_jpeg",
-          "sources": ["native/jpeg.c"],
+          "sources": ["native/jpeg.c", "native/phuff.c"],
           "cflags": ["-O2"],
           "libraries": ["-ljpeg"]
         }

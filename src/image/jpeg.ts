@@ -6,8 +6,10 @@
  * JPEGs that need none of what sharp adds (no EXIF orientation, no ICC
  * profile, no Adobe colour transform, 8-bit 3-component Huffman, already
  * within maxSide) this module reads the frame header and decodes with the
- * system's libjpeg-turbo through native/jpeg.c when it was built (0.6
- * core-ms for a poster, straight into our buffer), else with mozjpeg
+ * system's libjpeg-turbo through native/jpeg.c when it was built (about 0.45
+ * core-ms for a poster, straight into our buffer; a progressive file's scans
+ * go through native/phuff.c, a faster entropy decoder giving the same
+ * coefficients), else with mozjpeg
  * compiled to WebAssembly (1.3 core-ms and an RGBA copy). Both are the
  * decoder family sharp's libvips uses, with its defaults (accurate integer
  * IDCT, fancy upsampling), so the pixels are bit-identical (checked on every

@@ -35,8 +35,13 @@ export interface JpegDecoder {
    * Decodes to interleaved RGB in out; false on any libjpeg warning or error,
    * another size, or more than maxScans (default 500) progressive scans: each
    * is a pass over the whole image, and a crafted file holds thousands.
+   * A progressive file's scans go through posterscope's own entropy decoder
+   * (native/phuff.c: same coefficients, less CPU) unless fast is false; where
+   * it meets what it does not copy from libjpeg, libjpeg decodes the file again.
    */
-  decode(bytes: Uint8Array, out: Uint8Array, width: number, height: number, maxScans?: number): boolean;
+  decode(bytes: Uint8Array, out: Uint8Array, width: number, height: number, maxScans?: number, fast?: boolean): boolean;
+  /** How many decodes native/phuff.c gave up on (libjpeg redid them) since the addon was loaded. */
+  fallbacks(): number;
 }
 
 /** The kernels, or undefined when they were not built (or are turned off). */

@@ -130,3 +130,65 @@ test('recycled pixel buffers are decoded into again: a smaller poster gets a vie
   assert.notEqual(next.pixels.buffer, slice.buffer);
   assert.ok(next.pixels.equals(reference.pixels));
 });
+
+/** A small seeded generator: the same damaged files on every run. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+}
+
+test('progressive scans through posterscope\'s entropy decoder give libjpeg\'s own pixels, and the same answer on damaged files', { skip: nativeJpeg ? false : 'the libjpeg-turbo decoder is not built here' }, async () => {
+  const decoder = nativeJpeg!;
+  const rand = seeded(13);
+  // sharp's progressive script has successive-approximation scans (the DC and AC refinements); mozjpeg's optimised
+  // scans split the bands another way; 4:4:4 gives three full-size components; qualities change the Huffman tables.
+  const variants = [{}, { chromaSubsampling: '4:4:4' }, { optimiseScans: true }, { quality: 25 }, { quality: 98 }] as const;
+  let fastOnly = 0;
+  let gaveUp = 0;
+  for (const [i, options] of variants.entries()) {
+    const [width, height] = [53 + 11 * i, 79 + 7 * i];
+    const bytes = await painted(width, height, noise(40 + i)).jpeg({ progressive: true, ...options }).toBuffer();
+    const decode = (input: Uint8Array, fast: boolean) => {
+      const out = new Uint8Array(width * height * 3);
+      const before = decoder.fallbacks();
+      return { ok: decoder.decode(input, out, width, height, 500, fast), out: Buffer.from(out), fellBack: decoder.fallbacks() > before };
+    };
+    const clean = decode(bytes, true);
+    assert.ok(clean.ok && !clean.fellBack, `variant ${i}: decoded without falling back`);
+    assert.ok(clean.out.equals(decode(bytes, false).out), `variant ${i}: libjpeg's pixels`);
+    assert.ok(clean.out.equals((await sharpPixels(bytes)).pixels), `variant ${i}: sharp's pixels`);
+    // Damaged copies: bits flipped, cut short, a marker or a stray byte in the entropy-coded data, or the last
+    // scan cut short before the end-of-image marker (libjpeg: "premature end of data segment").
+    const sos = bytes.indexOf(Buffer.from([0xff, 0xda]));
+    const lastScan = bytes.lastIndexOf(Buffer.from([0xff, 0xda]));
+    for (let m = 0; m < 200; m++) {
+      let damaged = Buffer.from(bytes);
+      const at = sos + 12 + Math.floor(rand() * (bytes.length - sos - 14));
+      if (m % 5 === 0) damaged[at]! ^= 1 << Math.floor(rand() * 8);
+      else if (m % 5 === 1) damaged = damaged.subarray(0, at);
+      else if (m % 5 === 2) damaged.set([0xff, Math.floor(rand() * 256)], at);
+      else if (m % 5 === 3) damaged[at] = Math.floor(rand() * 256);
+      else damaged = Buffer.concat([bytes.subarray(0, lastScan + 12 + Math.floor(rand() * (bytes.length - lastScan - 14))), Buffer.from([0xff, 0xd9])]);
+      const fast = decode(damaged, true);
+      const plain = decode(damaged, false);
+      assert.equal(fast.ok, plain.ok, `variant ${i}, damage ${m}: libjpeg says ${plain.ok}`);
+      if (plain.ok) assert.ok(fast.out.equals(plain.out), `variant ${i}, damage ${m}: pixels differ from libjpeg's`);
+      if (fast.fellBack) gaveUp++;
+      else if (fast.ok) fastOnly++;
+    }
+  }
+  // Both ways were taken: damage it decoded to the end itself, and damage it left to libjpeg.
+  assert.ok(fastOnly > 20, `decoded ${fastOnly} damaged files without falling back`);
+  assert.ok(gaveUp > 100, `fell back on ${gaveUp} damaged files`);
+});
+
+test('a progressive file with restart markers is left to libjpeg, with the same result', { skip: nativeJpeg ? false : 'the libjpeg-turbo decoder is not built here' }, async () => {
+  const bytes = await painted(48, 64, noise(9)).jpeg({ progressive: true }).toBuffer();
+  // A DRI segment (restart every MCU) before the first scan; the data has no RST markers, so libjpeg warns.
+  const sos = bytes.indexOf(Buffer.from([0xff, 0xda]));
+  const withRestarts = Buffer.concat([bytes.subarray(0, sos), Buffer.from([0xff, 0xdd, 0x00, 0x04, 0x00, 0x01]), bytes.subarray(sos)]);
+  const before = nativeJpeg!.fallbacks();
+  const out = new Uint8Array(48 * 64 * 3);
+  assert.equal(nativeJpeg!.decode(withRestarts, out, 48, 64), nativeJpeg!.decode(withRestarts, new Uint8Array(48 * 64 * 3), 48, 64, 500, false));
+  assert.equal(nativeJpeg!.fallbacks(), before + 1, 'phuff.c gave up at the scan, and libjpeg decoded it');
+});
