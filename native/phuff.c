@@ -28,25 +28,39 @@
 
 #define FAST_BITS 9
 
+/* Zigzag position to natural (row-major) position: libjpeg's jpeg_natural_order, as bytes. */
+static const uint8_t natural[64] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
+
 /* One Huffman table, derived for decoding. */
 struct table {
   /* By the next FAST_BITS bits: (code length << 8) | symbol, or 0 when the code is longer. */
   uint16_t fast[1 << FAST_BITS];
   /* AC tables only, by the same bits: the whole coefficient when the code and its value bits fit (see ac_fast). */
   int32_t ac[1 << FAST_BITS];
+  /* AC tables only, for refinement scans: a new coefficient's code with its sign bit, or a ZRL (see derive). */
+  int32_t refine[1 << FAST_BITS];
   int32_t maxcode[18]; /* the largest code of each length, -1 when none */
   int32_t valoffset[17];
   uint8_t values[256];
+};
+
+/* The bit reader: kept in locals while an MCU is decoded, so the compiler holds it in registers. */
+struct bits {
+  const uint8_t *next, *end;
+  uint64_t buf; /* the next bits, from the top */
+  int count;    /* how many of them are there */
+  int zeros;    /* how many of the last ones are zeros made up past a marker */
+  int stopped;  /* a marker was met: no more bytes */
 };
 
 struct decoder {
   struct jpeg_entropy_decoder pub;
   jmp_buf *bail;         /* the caller's: longjmp here to give up */
   volatile int *gave_up; /* and this is set first */
-  const uint8_t *next, *end;
-  uint64_t bits;   /* the next bits, from the top */
-  int count;       /* how many of them are there */
-  int zeros;       /* how many of the last ones are zeros made up past a marker */
+  struct bits in;
   unsigned eobrun; /* blocks left in the current end-of-band run */
   unsigned mcus;   /* MCUs left in the scan */
   int last_dc[MAX_COMPS_IN_SCAN];
@@ -70,77 +84,81 @@ static void give_up(struct decoder *d) {
 
 /* Top up to more than 56 bits. libjpeg's rules: 0xFF 0x00 is a 0xFF byte; 0xFF fill bytes are skipped; any other marker stops the data, and zeros stand in after it. */
 static void refill_slow(j_decompress_ptr cinfo, struct decoder *d) {
-  while (d->count <= 56) {
+  struct bits *b = &d->in;
+  while (b->count <= 56) {
     uint64_t c = 0;
-    if (cinfo->unread_marker == 0) {
-      if (d->next >= d->end) give_up(d); /* libjpeg would warn: premature end of file */
-      c = *d->next++;
+    if (!b->stopped) {
+      if (b->next >= b->end) give_up(d); /* libjpeg would warn: premature end of file */
+      c = *b->next++;
       if (c == 0xFF) {
         int m;
         do {
-          if (d->next >= d->end) give_up(d);
-          m = *d->next++;
+          if (b->next >= b->end) give_up(d);
+          m = *b->next++;
         } while (m == 0xFF);
         if (m != 0) {
           cinfo->unread_marker = m;
+          b->stopped = 1;
           c = 0;
-          d->zeros += 8;
+          b->zeros += 8;
         }
       }
     } else {
-      d->zeros += 8;
+      b->zeros += 8;
     }
-    d->bits |= c << (56 - d->count);
-    d->count += 8;
+    b->buf |= c << (56 - b->count);
+    b->count += 8;
   }
 }
 
-static inline void refill(j_decompress_ptr cinfo, struct decoder *d) {
-  if (d->count > 56) return;
+static inline void refill(j_decompress_ptr cinfo, struct decoder *d, struct bits *b) {
+  if (b->count > 56) return;
   /* The common case: the next 8 bytes are plain data. */
-  if (cinfo->unread_marker == 0 && d->end - d->next >= 8) {
+  if (!b->stopped && b->end - b->next >= 8) {
     uint64_t word;
-    memcpy(&word, d->next, 8);
+    memcpy(&word, b->next, 8);
     /* Any 0xFF byte among them? (has-zero-byte test on the complement) */
     uint64_t inverse = ~word;
     if (((inverse - 0x0101010101010101ULL) & ~inverse & 0x8080808080808080ULL) == 0) {
       word = __builtin_bswap64(word);
-      int take = (64 - d->count) >> 3; /* whole bytes that fit: at least one */
-      d->bits |= (word >> (64 - take * 8)) << (64 - take * 8 - d->count);
-      d->next += take;
-      d->count += take * 8;
+      int take = (64 - b->count) >> 3; /* whole bytes that fit: at least one */
+      b->buf |= (word >> (64 - take * 8)) << (64 - take * 8 - b->count);
+      b->next += take;
+      b->count += take * 8;
       return;
     }
   }
+  d->in = *b;
   refill_slow(cinfo, d);
+  *b = d->in;
 }
 
-static inline uint32_t peek(struct decoder *d, int n) { return (uint32_t)(d->bits >> (64 - n)); }
-static inline void skip(struct decoder *d, int n) {
-  d->bits <<= n;
-  d->count -= n;
+static inline uint32_t peek(struct bits *b, int n) { return (uint32_t)(b->buf >> (64 - n)); }
+static inline void skip(struct bits *b, int n) {
+  b->buf <<= n;
+  b->count -= n;
 }
-/* n in 1..16 bits; the caller has refilled. */
-static inline uint32_t take(struct decoder *d, int n) {
-  uint32_t v = peek(d, n);
-  skip(d, n);
+/* n in 1..32 bits; the caller has refilled. */
+static inline uint32_t take(struct bits *b, int n) {
+  uint32_t v = peek(b, n);
+  skip(b, n);
   return v;
 }
 
 static inline int extend(uint32_t v, int s) { return v < (1u << (s - 1)) ? (int)v + (int)(((unsigned)-1 << s) + 1) : (int)v; }
 
 /* The next symbol; at least 16 bits must be in the buffer. */
-static inline int symbol(struct decoder *d, const struct table *t) {
-  unsigned e = t->fast[peek(d, FAST_BITS)];
+static inline int symbol(struct decoder *d, struct bits *b, const struct table *t) {
+  unsigned e = t->fast[peek(b, FAST_BITS)];
   if (e) {
-    skip(d, (int)(e >> 8));
+    skip(b, (int)(e >> 8));
     return (int)(e & 0xFF);
   }
-  uint32_t code = peek(d, 16);
+  uint32_t code = peek(b, 16);
   for (int l = FAST_BITS + 1; l <= 16; l++) {
     int32_t c = (int32_t)(code >> (16 - l));
     if (c <= t->maxcode[l]) {
-      skip(d, l);
+      skip(b, l);
       return t->values[(c + t->valoffset[l]) & 0xFF];
     }
   }
@@ -207,13 +225,31 @@ static struct table *derive(j_decompress_ptr cinfo, struct decoder *d, int dc, i
       uint32_t v = ((uint32_t)i >> (FAST_BITS - l - s)) & ((1u << s) - 1);
       t->ac[i] = (int32_t)((uint32_t)extend(v, s) << 16) | (r << 8) | (l + s);
     }
+    /*
+     * Refinement scans: by the next FAST_BITS bits, (code length + sign bit)
+     * | (r << 8) | 0x1000, with 0x2000 when the sign bit says positive, for a
+     * new coefficient (size 1) after r zeros; (code length) | (15 << 8) for a
+     * ZRL; 0 for anything else (end-of-band runs, long codes, bad sizes).
+     */
+    for (int i = 0; i < (1 << FAST_BITS); i++) {
+      unsigned e = t->fast[i];
+      t->refine[i] = 0;
+      if (!e) continue;
+      int l = (int)(e >> 8), rs = (int)(e & 0xFF);
+      if (rs == 0xF0) {
+        t->refine[i] = l | (15 << 8);
+      } else if ((rs & 15) == 1 && l < FAST_BITS) {
+        int positive = (i >> (FAST_BITS - l - 1)) & 1;
+        t->refine[i] = (l + 1) | ((rs >> 4) << 8) | 0x1000 | (positive << 13);
+      }
+    }
   }
   return t;
 }
 
 /* Every MCU ends here: bits past a marker used, or the scan over. */
 static inline void end_mcu(j_decompress_ptr cinfo, struct decoder *d) {
-  if (d->count < d->zeros) give_up(d); /* libjpeg warns: corrupt data, hit a marker */
+  if (d->in.count < d->in.zeros) give_up(d); /* libjpeg warns: corrupt data, hit a marker */
   if (d->mcus == 0) give_up(d);
   d->index++;
   if (--d->mcus == 0) {
@@ -222,29 +258,30 @@ static inline void end_mcu(j_decompress_ptr cinfo, struct decoder *d) {
      * have read them, and warns when it did not. Else what follows must be
      * the next marker, as libjpeg's reader finds it.
      */
-    if (d->count - d->zeros >= 8) give_up(d);
+    if (d->in.count - d->in.zeros >= 8) give_up(d);
     if (cinfo->unread_marker == 0) {
-      const uint8_t *p = d->next;
-      if (p >= d->end || *p != 0xFF) give_up(d);
-      while (p < d->end && *p == 0xFF) p++;
-      if (p >= d->end || *p == 0) give_up(d);
+      const uint8_t *p = d->in.next;
+      if (p >= d->in.end || *p != 0xFF) give_up(d);
+      while (p < d->in.end && *p == 0xFF) p++;
+      if (p >= d->in.end || *p == 0) give_up(d);
     }
-    cinfo->src->next_input_byte = d->next;
-    cinfo->src->bytes_in_buffer = (size_t)(d->end - d->next);
+    cinfo->src->next_input_byte = d->in.next;
+    cinfo->src->bytes_in_buffer = (size_t)(d->in.end - d->in.next);
   }
 }
 
 static boolean dc_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   struct decoder *d = (struct decoder *)cinfo->entropy;
+  struct bits in = d->in;
   int al = cinfo->Al;
   for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
     int ci = cinfo->MCU_membership[b];
     const struct table *t = d->dc[cinfo->cur_comp_info[ci]->dc_tbl_no];
-    refill(cinfo, d);
-    int s = symbol(d, t);
+    refill(cinfo, d, &in);
+    int s = symbol(d, &in, t);
     if (s) {
-      refill(cinfo, d);
-      s = extend(take(d, s), s);
+      refill(cinfo, d, &in);
+      s = extend(take(&in, s), s);
     }
     int last = d->last_dc[ci];
     if ((last >= 0 && s > INT_MAX - last) || (last < 0 && s < INT_MIN - last)) give_up(d);
@@ -252,23 +289,27 @@ static boolean dc_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     d->last_dc[ci] = s;
     (*blocks[b])[0] = (JCOEF)(int)((unsigned)s << al);
   }
+  d->in = in;
   end_mcu(cinfo, d);
   return TRUE;
 }
 
 static boolean dc_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   struct decoder *d = (struct decoder *)cinfo->entropy;
+  struct bits in = d->in;
   int p1 = 1 << cinfo->Al;
   for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
-    refill(cinfo, d);
-    if (take(d, 1)) (*blocks[b])[0] |= p1;
+    refill(cinfo, d, &in);
+    if (take(&in, 1)) (*blocks[b])[0] |= p1;
   }
+  d->in = in;
   end_mcu(cinfo, d);
   return TRUE;
 }
 
 static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   struct decoder *d = (struct decoder *)cinfo->entropy;
+  struct bits in = d->in;
   if (d->eobrun > 0) {
     d->eobrun--;
   } else {
@@ -277,35 +318,35 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     JCOEF *block = *blocks[0];
     uint64_t nonzero = d->mask[d->index];
     for (int k = cinfo->Ss; k <= se; k++) {
-      refill(cinfo, d);
-      int32_t e = t->ac[peek(d, FAST_BITS)];
+      refill(cinfo, d, &in);
+      int32_t e = t->ac[peek(&in, FAST_BITS)];
       if (e) {
-        skip(d, e & 0xFF);
+        skip(&in, e & 0xFF);
         k += (e >> 8) & 0xFF;
         if (k > se) give_up(d); /* past the band: not copied */
         JCOEF v = (JCOEF)(int)((unsigned)(e >> 16) << al);
-        block[jpeg_natural_order[k]] = v;
+        block[natural[k]] = v;
         nonzero |= (uint64_t)(v != 0) << k;
         continue;
       }
-      int s = symbol(d, t);
+      int s = symbol(d, &in, t);
       int r = s >> 4;
       s &= 15;
       if (s) {
         k += r;
         if (k > se) give_up(d);
-        refill(cinfo, d);
-        s = extend(take(d, s), s);
+        refill(cinfo, d, &in);
+        s = extend(take(&in, s), s);
         JCOEF v = (JCOEF)(int)((unsigned)s << al);
-        block[jpeg_natural_order[k]] = v;
+        block[natural[k]] = v;
         nonzero |= (uint64_t)(v != 0) << k;
       } else if (r == 15) {
         k += 15;
       } else {
         unsigned run = 1u << r;
         if (r) {
-          refill(cinfo, d);
-          run += take(d, r);
+          refill(cinfo, d, &in);
+          run += take(&in, r);
         }
         d->eobrun = run - 1;
         break;
@@ -313,6 +354,7 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     }
     d->mask[d->index] = nonzero;
   }
+  d->in = in;
   end_mcu(cinfo, d);
   return TRUE;
 }
@@ -330,20 +372,20 @@ static inline uint64_t span(int lo, int hi) {
  * bits are as good as random, and a mispredicted branch per bit cost more
  * than the rest of the work.
  */
-static inline void correct(j_decompress_ptr cinfo, struct decoder *d, JCOEF *block, uint64_t which, int p1) {
+static inline void correct(j_decompress_ptr cinfo, struct decoder *d, struct bits *b, JCOEF *block, uint64_t which, int p1) {
   while (which) {
-    refill(cinfo, d);
-    uint32_t bits = peek(d, 32);
+    refill(cinfo, d, b);
+    uint32_t bits = peek(b, 32);
     int used = 0;
     do {
-      JCOEF *c = block + jpeg_natural_order[__builtin_ctzll(which)];
+      JCOEF *c = block + natural[__builtin_ctzll(which)];
       which &= which - 1;
       int v = *c, sign = v >> 31;
       int apply = (int)((bits >> (31 - used)) & 1) & ((v & p1) == 0);
       *c = (JCOEF)(v + (((p1 ^ sign) - sign) & -apply));
       used++;
     } while (which && used < 32);
-    skip(d, used);
+    skip(b, used);
   }
 }
 
@@ -354,6 +396,7 @@ static inline void correct(j_decompress_ptr cinfo, struct decoder *d, JCOEF *blo
  */
 static boolean ac_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   struct decoder *d = (struct decoder *)cinfo->entropy;
+  struct bits in = d->in;
   const int se = cinfo->Se;
   const int p1 = 1 << cinfo->Al, m1 = (int)((unsigned)-1 << cinfo->Al);
   const struct table *t = d->ac;
@@ -362,40 +405,49 @@ static boolean ac_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   int k = cinfo->Ss;
   if (d->eobrun == 0) {
     for (; k <= se; k++) {
-      refill(cinfo, d);
-      int s = symbol(d, t);
-      int r = s >> 4;
-      s &= 15;
-      if (s) {
-        if (s != 1) give_up(d); /* libjpeg warns: bad Huffman code */
-        refill(cinfo, d);
-        s = take(d, 1) ? p1 : m1;
-      } else if (r != 15) {
-        d->eobrun = 1u << r;
-        if (r) {
-          refill(cinfo, d);
-          d->eobrun += take(d, r);
+      refill(cinfo, d, &in);
+      int32_t e = t->refine[peek(&in, FAST_BITS)];
+      int r, s;
+      if (e) {
+        skip(&in, e & 0xFF);
+        r = (e >> 8) & 15;
+        s = e & 0x1000 ? (e & 0x2000 ? p1 : m1) : 0;
+      } else {
+        s = symbol(d, &in, t);
+        r = s >> 4;
+        s &= 15;
+        if (s) {
+          if (s != 1) give_up(d); /* libjpeg warns: bad Huffman code */
+          refill(cinfo, d, &in);
+          s = take(&in, 1) ? p1 : m1;
+        } else if (r != 15) {
+          d->eobrun = 1u << r;
+          if (r) {
+            refill(cinfo, d, &in);
+            d->eobrun += take(&in, r);
+          }
+          break;
         }
-        break;
       }
       /* Past r zero coefficients to the next zero one, correcting the nonzero ones on the way. */
       uint64_t zeros = ~nonzero & span(k, se);
       for (; r > 0 && zeros; r--) zeros &= zeros - 1;
       int target = zeros ? __builtin_ctzll(zeros) : se + 1;
-      correct(cinfo, d, block, nonzero & span(k, target - 1), p1);
+      correct(cinfo, d, &in, block, nonzero & span(k, target - 1), p1);
       k = target;
       if (s) {
         if (k > se) give_up(d); /* past the band: libjpeg writes coefficient 63; not copied */
-        block[jpeg_natural_order[k]] = (JCOEF)s;
+        block[natural[k]] = (JCOEF)s;
         nonzero |= 1ULL << k;
       }
     }
   }
   if (d->eobrun > 0) {
-    if (k <= se) correct(cinfo, d, block, nonzero & span(k, se), p1);
+    if (k <= se) correct(cinfo, d, &in, block, nonzero & span(k, se), p1);
     d->eobrun--;
   }
   d->mask[d->index] = nonzero;
+  d->in = in;
   end_mcu(cinfo, d);
   return TRUE;
 }
@@ -428,13 +480,14 @@ static void begin_scan(j_decompress_ptr cinfo, struct decoder *d, int progressio
     }
     d->last_dc[ci] = 0;
   }
-  d->bits = 0;
-  d->count = 0;
-  d->zeros = 0;
+  d->in.buf = 0;
+  d->in.count = 0;
+  d->in.zeros = 0;
+  d->in.stopped = 0;
   d->eobrun = 0;
   d->pub.insufficient_data = FALSE;
-  d->next = cinfo->src->next_input_byte;
-  d->end = d->next + cinfo->src->bytes_in_buffer;
+  d->in.next = cinfo->src->next_input_byte;
+  d->in.end = d->in.next + cinfo->src->bytes_in_buffer;
   d->mcus = cinfo->MCUs_per_row * cinfo->MCU_rows_in_scan;
   d->index = 0;
   if (d->mcus == 0) give_up(d);
@@ -448,6 +501,8 @@ void posterscope_phuff_install(j_decompress_ptr cinfo, jmp_buf *bail, volatile i
   d->bail = bail;
   d->gave_up = gave_up;
   if (cinfo->num_components > MAX_COMPONENTS) give_up(d);
+  for (int k = 0; k < DCTSIZE2; k++)
+    if (natural[k] != jpeg_natural_order[k]) give_up(d); /* never: the table is the standard's */
   for (int ci = 0; ci < cinfo->num_components; ci++) {
     size_t n = (size_t)cinfo->comp_info[ci].width_in_blocks * cinfo->comp_info[ci].height_in_blocks;
     d->masks[ci] = (*cinfo->mem->alloc_large)((j_common_ptr)cinfo, JPOOL_IMAGE, n * sizeof(uint64_t));
