@@ -192,3 +192,24 @@ test('a progressive file with restart markers is left to libjpeg, with the same 
   assert.equal(nativeJpeg!.decode(withRestarts, out, 48, 64), nativeJpeg!.decode(withRestarts, new Uint8Array(48 * 64 * 3), 48, 64, 500, false));
   assert.equal(nativeJpeg!.fallbacks(), before + 1, 'phuff.c gave up at the scan, and libjpeg decoded it');
 });
+
+test('a progressive file that ends after any of its scans decodes as libjpeg decodes it (block smoothing from the progression table)', { skip: nativeJpeg ? false : 'the libjpeg-turbo decoder is not built here' }, async () => {
+  for (const options of [{}, { chromaSubsampling: '4:4:4' }] as const) {
+    const bytes = await painted(70, 90, noise(4)).jpeg({ progressive: true, ...options }).toBuffer();
+    const scans: number[] = [];
+    for (let at = bytes.indexOf(Buffer.from([0xff, 0xda])); at >= 0; at = bytes.indexOf(Buffer.from([0xff, 0xda]), at + 1)) scans.push(at);
+    assert.ok(scans.length >= 6, `${scans.length} scans`);
+    for (let kept = 1; kept < scans.length; kept++) {
+      // Up to the tables of the first scan left out, then the end-of-image marker: a valid file whose later
+      // coefficients never arrive, so libjpeg smooths blocks by how far each coefficient got (coef_bits).
+      const tables = bytes.lastIndexOf(Buffer.from([0xff, 0xc4]), scans[kept]!);
+      const file = Buffer.concat([bytes.subarray(0, tables > scans[kept - 1]! ? tables : scans[kept]!), Buffer.from([0xff, 0xd9])]);
+      const [fast, plain] = [new Uint8Array(70 * 90 * 3), new Uint8Array(70 * 90 * 3)];
+      const before = nativeJpeg!.fallbacks();
+      assert.equal(nativeJpeg!.decode(file, fast, 70, 90), true, `${kept} scans`);
+      assert.equal(nativeJpeg!.fallbacks(), before, `${kept} scans: no fallback`);
+      assert.equal(nativeJpeg!.decode(file, plain, 70, 90, 500, false), true);
+      assert.ok(Buffer.from(fast).equals(Buffer.from(plain)), `${JSON.stringify(options)}, ${kept} scans: libjpeg's pixels`);
+    }
+  }
+});
