@@ -15,6 +15,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PosterscopeError } from '../errors.js';
+import { prefault } from '../native.js';
 import type { SharedInput, TensorFeed, WorkerReply, WorkerRequest } from './onnx-worker.js';
 
 export type { TensorFeed } from './onnx-worker.js';
@@ -74,7 +75,10 @@ export interface InferenceRunner {
  * collection per batch, ~1.5 core-ms per poster on its helper threads.)
  */
 export function sharedBatch(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  const batch = new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  // Its pages are faulted in on a pool thread, not by the first crops written into it.
+  prefault(batch)?.catch(() => undefined);
+  return batch;
 }
 
 /** Defaults for a machine: one single-threaded session per core. */

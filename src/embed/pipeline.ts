@@ -113,15 +113,22 @@ class BatchPool {
     return this.free.length + this.limit - this.created;
   }
 
-  /** A batch buffer for `crops` crops, or undefined while every one is in use. */
-  take(crops: number): Float32Array | undefined {
+  /**
+   * A batch buffer for `crops` crops, or undefined while every one is in use.
+   * A run that will want `wanted` batches gets the spares made with its first
+   * one, while their pages can still be faulted in off this thread (see
+   * sharedBatch) before they are filled.
+   */
+  take(crops: number, wanted = 1): Float32Array | undefined {
     const length = crops * this.backbone.cropSize;
     const at = this.free.findIndex((buffer) => buffer.length === length);
     if (at >= 0) return this.free.splice(at, 1)[0]!;
     if (this.created < this.limit) this.created++;
     // One of another batch size makes way.
     else if (this.free.shift() === undefined) return undefined;
-    return this.backbone.createBatch(crops);
+    const buffer = this.backbone.createBatch(crops);
+    for (; this.created < Math.min(this.limit, wanted); this.created++) this.free.push(this.backbone.createBatch(crops));
+    return buffer;
   }
 
   /** Gives a batch back, and wakes the runs waiting for one. */
@@ -160,6 +167,8 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   // for the backbone stay near maxQueued (13 passes per poster: 5 posters).
   const passesPerPoster = options.views.reduce((sum, view) => sum + Math.max(1, viewPasses(view, backbone.viewInput.width, Math.round(backbone.viewInput.height * 1.5), backbone.viewInput)), 0);
   const maxQueued = batchSize * 4;
+  // At most this many batches (cached posters need none).
+  const wantedBatches = Math.ceil((sources.length * passesPerPoster) / batchSize);
   const prefetch = options.prefetch ?? Math.max(2, Math.min(8, Math.ceil(maxQueued / passesPerPoster)));
   const progress = options.progress ?? silentProgress;
   const names = options.views.map(viewName);
@@ -312,7 +321,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       // Nothing more is coming: share the last crops between the idle workers
       // instead of running them as one batch on one core.
       const idle = ready ? Math.max(1, Math.min(parallelism - inFlight, pool.available)) : 1;
-      const buffer = ready ? pool.take(batchSize) : undefined;
+      const buffer = ready ? pool.take(batchSize, wantedBatches) : undefined;
       if (buffer) {
         const take = producing ? batchSize : Math.min(batchSize, Math.ceil(queue.length / idle));
         const items = queue.splice(0, take);

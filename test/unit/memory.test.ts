@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadAddon, plainView, releaseFreeMemory } from '../../src/native.js';
+import { loadAddon, plainView, prefault, releaseFreeMemory } from '../../src/native.js';
 import { collectGarbage } from '../helpers/gc.js';
 
 const built = loadAddon('posterscope_memory') !== undefined;
@@ -46,4 +46,27 @@ test('plainView: a plain ArrayBuffer over a shared batch\'s bytes, which keeps t
   assert.equal(plain[9], 4.5);
   assert.equal(plain[plain.length - 1], (plain.length - 1) * 0.5);
   assert.throws(() => plainView(new Float32Array(0)), /non-empty Float32Array/);
+});
+
+test('prefault: a new batch\'s pages become resident on a pool thread, and no byte changes, even while it is written', { skip: built && process.platform === 'linux' ? false : 'needs the helper, on Linux' }, async () => {
+  const rss = () => process.memoryUsage().rss / 1048576;
+  // 96 MB never touched: not resident until something faults its pages in.
+  const batch = new Float32Array(new SharedArrayBuffer(96 << 20));
+  const before = rss();
+  const done = prefault(batch)!;
+  // Written meanwhile, from both ends: every value written stays.
+  for (let i = 0; i < 1 << 16; i++) {
+    batch[i] = i + 0.5;
+    batch[batch.length - 1 - i] = -i;
+  }
+  await done;
+  const after = rss();
+  assert.ok(after - before > 80, `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB: the 96 MB should be resident`);
+  for (let i = 0; i < 1 << 16; i++) {
+    if (batch[i] !== i + 0.5 || batch[batch.length - 1 - i] !== -i) assert.fail(`value ${i} changed`);
+  }
+  // And nothing else was written: the rest reads zero (one value per page).
+  for (let i = 1 << 16; i < batch.length - (1 << 16); i += 1024) if (batch[i] !== 0) assert.fail(`value ${i} is ${batch[i]}`);
+  assert.throws(() => prefault(new Float32Array(0)), /non-empty Float32Array/);
+  assert.throws(() => prefault(new Uint8Array(8) as unknown as Float32Array), /non-empty Float32Array/);
 });

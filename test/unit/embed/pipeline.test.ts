@@ -108,3 +108,35 @@ test('a 10x10000 strip gets a one-line IMAGE_UNSUPPORTED with its aspect ratio; 
   assert.match(error.message, /strip\.png: aspect ratio 1024:1 \(1x1024 decoded\) is beyond 8:1/);
   assert.ok(!error.message.includes('\n'));
 });
+
+test('a run makes with its first batch the spare batches it will fill (their pages faulted in meanwhile), and no more', async () => {
+  const made: number[] = [];
+  const madeAtFirstRun: number[] = [];
+  // A view of the backbone that counts the batches made for it (the pool is the backbone object's own),
+  // and how many there were when the first batch went to inference.
+  const counting = (): Backbone => ({
+    ...backbone,
+    createBatch: (crops: number) => (made.push(crops), backbone.createBatch(crops)),
+    run: (batch, crops) => (madeAtFirstRun.push(made.length), backbone.run(batch, crops)),
+  });
+  const limit = Math.max(1, backbone.parallelism) + 1;
+  const views = parseViews('single');
+  // 5 posters, one pass each, batches of 2: 3 batches wanted.
+  const many = counting();
+  await embedPosters(posters, { backbone: many, views, batchSize: 2 });
+  assert.deepEqual(made, Array(Math.min(limit, 3)).fill(2));
+  assert.equal(madeAtFirstRun[0], Math.min(limit, 3), 'all made before the first batch ran');
+  assert.equal((await embedPosters(posters, { backbone: many, views, batchSize: 2 })).passes, 5);
+  assert.equal(made.length, Math.min(limit, 3), 'kept between runs');
+  // One poster, one pass: one batch, no spare.
+  made.length = 0;
+  await embedPosters(posters.slice(0, 1), { backbone: counting(), views, batchSize: 2 });
+  assert.deepEqual(made, [2]);
+  // All cached: no batch at all.
+  made.length = 0;
+  const cache = await EmbeddingCache.open({ dir: dir.file('spares-cache'), fingerprint: backbone.fingerprint, dim: backbone.dim });
+  await embedPosters(posters, { backbone, views, batchSize: 2, cache });
+  assert.equal((await embedPosters(posters, { backbone: counting(), views, batchSize: 2, cache })).fromCache, 5);
+  assert.deepEqual(made, []);
+  cache.close();
+});
