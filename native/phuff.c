@@ -113,8 +113,9 @@ static void refill_slow(j_decompress_ptr cinfo, struct decoder *d) {
   }
 }
 
-static inline void refill(j_decompress_ptr cinfo, struct decoder *d, struct bits *b) {
-  if (b->count > 56) return;
+/* At least need (1..32) bits in the buffer: when fewer, it is topped up to more than 56. */
+static inline void refill(j_decompress_ptr cinfo, struct decoder *d, struct bits *b, int need) {
+  if (b->count >= need) return;
   /* The common case: the next 8 bytes are plain data. */
   if (!b->stopped && b->end - b->next >= 8) {
     uint64_t word;
@@ -279,10 +280,10 @@ static boolean dc_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
     int ci = cinfo->MCU_membership[b];
     const struct table *t = d->dc[cinfo->cur_comp_info[ci]->dc_tbl_no];
-    refill(cinfo, d, &in);
+    refill(cinfo, d, &in, 16);
     int s = symbol(d, &in, t);
     if (s) {
-      refill(cinfo, d, &in);
+      refill(cinfo, d, &in, s);
       s = extend(take(&in, s), s);
     }
     int last = d->last_dc[ci];
@@ -301,7 +302,7 @@ static boolean dc_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   struct bits in = d->in;
   int p1 = 1 << cinfo->Al;
   for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
-    refill(cinfo, d, &in);
+    refill(cinfo, d, &in, 1);
     if (take(&in, 1)) (*blocks[b])[0] |= p1;
   }
   d->in = in;
@@ -320,7 +321,7 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     JCOEF *block = *blocks[0];
     uint64_t nonzero = d->mask[d->index];
     for (int k = cinfo->Ss; k <= se; k++) {
-      refill(cinfo, d, &in);
+      refill(cinfo, d, &in, 16);
       int32_t e = t->ac[peek(&in, FAST_BITS)];
       if (e) {
         skip(&in, e & 0xFF);
@@ -337,7 +338,7 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
       if (s) {
         k += r;
         if (k > se) give_up(d);
-        refill(cinfo, d, &in);
+        refill(cinfo, d, &in, s);
         s = extend(take(&in, s), s);
         JCOEF v = (JCOEF)(int)((unsigned)s << al);
         block[natural[k]] = v;
@@ -347,7 +348,7 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
       } else {
         unsigned run = 1u << r;
         if (r) {
-          refill(cinfo, d, &in);
+          refill(cinfo, d, &in, r);
           run += take(&in, r);
         }
         d->eobrun = run - 1;
@@ -376,7 +377,7 @@ static inline uint64_t span(int lo, int hi) {
  */
 static inline void correct(j_decompress_ptr cinfo, struct decoder *d, struct bits *b, JCOEF *block, uint64_t which, int p1) {
   while (which) {
-    refill(cinfo, d, b);
+    refill(cinfo, d, b, 32);
     uint32_t bits = peek(b, 32);
     int used = 0;
     do {
@@ -407,7 +408,7 @@ static boolean ac_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
   int k = cinfo->Ss;
   if (d->eobrun == 0) {
     for (; k <= se; k++) {
-      refill(cinfo, d, &in);
+      refill(cinfo, d, &in, 16);
       int32_t e = t->refine[peek(&in, FAST_BITS)];
       int r, s;
       if (e) {
@@ -420,12 +421,12 @@ static boolean ac_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
         s &= 15;
         if (s) {
           if (s != 1) give_up(d); /* libjpeg warns: bad Huffman code */
-          refill(cinfo, d, &in);
+          refill(cinfo, d, &in, 1);
           s = take(&in, 1) ? p1 : m1;
         } else if (r != 15) {
           d->eobrun = 1u << r;
           if (r) {
-            refill(cinfo, d, &in);
+            refill(cinfo, d, &in, r);
             d->eobrun += take(&in, r);
           }
           break;
