@@ -5,7 +5,9 @@
  * Model-only throughput (backbone passes/s on preprocessed batches, as many in
  * flight as there are inference workers) is measured before, between and after
  * the end-to-end runs; each ratio uses the mean of the windows around it, since
- * this machine's speed drifts. Beside every rate: process CPU per poster and per
+ * this machine's speed drifts. "x model-only" divides by model-only in the
+ * pipeline's own batch size (what the pipeline adds); "x model-only b16" by
+ * model-only in batches of 16, the reference issue 13 set its targets against. Beside every rate: process CPU per poster and per
  * pass (all threads), which other work on the machine disturbs far less than
  * wall time, and the 1-minute load average.
  *
@@ -33,12 +35,12 @@ import { type Backbone, loadBackbone } from '../src/backbone/backbone.js';
 import { inferenceCpu } from '../src/backbone/onnx-runtime.js';
 import { collectImageFiles } from '../src/data/files.js';
 import { EmbeddingCache, embeddingKey } from '../src/embed/cache.js';
-import { embedPosters } from '../src/embed/pipeline.js';
+import { DEFAULT_BATCH_SIZE, embedPosters } from '../src/embed/pipeline.js';
 import { poolMisses, recycleBuffer } from '../src/image/buffers.js';
 import { readJpegHeader } from '../src/image/jpeg.js';
 import { type Poster, decodePosterBytes, readPosterFile } from '../src/image/poster.js';
 import { type Crop, parseViews, renderView } from '../src/image/views.js';
-import { load, measureModelOnly, type ModelOnly } from './model-only.js';
+import { load, measureModelOnly, type ModelOnly, REFERENCE_BATCH_SIZE } from './model-only.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,7 +49,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
     threads: { type: 'string' },
     views: { type: 'string', default: 'single;tiles' },
-    'batch-size': { type: 'string', default: '16' },
+    'batch-size': { type: 'string', default: String(DEFAULT_BATCH_SIZE) },
   },
 });
 const shared = resolve(process.env.POSTERSCOPE_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'));
@@ -83,10 +85,15 @@ function allThreads(): Map<number, { name: string; ns: number }> {
   return out;
 }
 
-const rows: string[][] = [['phase', 'posters', 'passes', 'seconds', 'passes/s', 'x model-only', 'core-ms/poster', 'core-ms/pass', 'load']];
-const modelRow = (label: string, m: ModelOnly) => rows.push([label, '-', '-', '8', m.rate.toFixed(0), '-', '-', m.cpuMs.toFixed(2), load()]);
+const rows: string[][] = [['phase', 'posters', 'passes', 'seconds', 'passes/s', 'x model-only', `x model-only b${REFERENCE_BATCH_SIZE}`, 'core-ms/poster', 'core-ms/pass', 'load']];
+const modelRow = (label: string, m: ModelOnly) => rows.push([label, '-', '-', '8', m.rate.toFixed(0), '-', '-', '-', m.cpuMs.toFixed(2), load()]);
+// Model-only in the pipeline's batches (the ratio "x model-only"), and in issue 13's reference batches of 16 when
+// those differ (its targets were set against them; ONNX Runtime runs faster per pass in smaller batches).
+const reference = batchSize !== REFERENCE_BATCH_SIZE;
 const windows: ModelOnly[] = [await measureModelOnly(backbone, 8, batchSize)];
-modelRow('model only, before', windows[0]!);
+modelRow(`model only, before (batch ${batchSize})`, windows[0]!);
+const referenceWindows: ModelOnly[] = reference ? [await measureModelOnly(backbone, 8, REFERENCE_BATCH_SIZE)] : [];
+if (reference) modelRow(`model only, before (batch ${REFERENCE_BATCH_SIZE})`, referenceWindows[0]!);
 
 let threadProfile: string[][] | undefined;
 
@@ -138,14 +145,22 @@ async function run(label: string, views: string, profile: boolean): Promise<void
   const after = await measureModelOnly(backbone, 8, batchSize);
   windows.push(after);
   const ratio = rate / ((before.rate + after.rate) / 2);
-  rows.push([label, String(summary.posters), String(summary.passes), summary.seconds.toFixed(1), rate.toFixed(0), ratio.toFixed(2), (used / summary.posters).toFixed(2), (used / summary.passes).toFixed(2), load()]);
-  modelRow('model only, after', after);
+  let referenceRatio = ratio;
+  let referenceAfter: ModelOnly | undefined;
+  if (reference) {
+    referenceAfter = await measureModelOnly(backbone, 8, REFERENCE_BATCH_SIZE);
+    referenceRatio = rate / ((referenceWindows[referenceWindows.length - 1]!.rate + referenceAfter.rate) / 2);
+    referenceWindows.push(referenceAfter);
+  }
+  rows.push([label, String(summary.posters), String(summary.passes), summary.seconds.toFixed(1), rate.toFixed(0), ratio.toFixed(2), referenceRatio.toFixed(2), (used / summary.posters).toFixed(2), (used / summary.passes).toFixed(2), load()]);
+  modelRow(`model only, after (batch ${batchSize})`, after);
+  if (referenceAfter) modelRow(`model only, after (batch ${REFERENCE_BATCH_SIZE})`, referenceAfter);
   // Re-run as a fresh process would: open the cache, hash every file, find everything cached.
   const t = performance.now();
   const reopened = await EmbeddingCache.open({ dir: cacheDir, fingerprint: backbone.fingerprint, dim: backbone.dim });
   const again = await embedPosters(files, { backbone, views: parseViews(views), cache: reopened, batchSize });
   reopened.close();
-  rows.push([`${label}, re-run cached`, String(again.fromCache), String(again.passes), ((performance.now() - t) / 1000).toFixed(2), '-', '-', '-', '-', load()]);
+  rows.push([`${label}, re-run cached`, String(again.fromCache), String(again.passes), ((performance.now() - t) / 1000).toFixed(2), '-', '-', '-', '-', '-', load()]);
 }
 
 const runs = args.views.split(';').filter(Boolean);

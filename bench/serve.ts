@@ -26,7 +26,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { loadBackbone } from '../src/backbone/backbone.js';
 import { DEFAULT_MODEL_PATH, loadModel } from '../src/model/model.js';
-import { load as loadAverage, measureModelOnly } from './model-only.js';
+import { DEFAULT_BATCH_SIZE } from '../src/embed/pipeline.js';
+import { load as loadAverage, measureModelOnly, REFERENCE_BATCH_SIZE } from './model-only.js';
 
 const { values: args } = parseArgs({ options: { heap: { type: 'boolean', default: false } } });
 const root = join(import.meta.dirname, '..');
@@ -48,6 +49,7 @@ await model.release();
 // Model-only throughput on preprocessed batches, for the ratio.
 const backbone = await loadBackbone('mobilenetv2', { mirrors: [mirror], cacheDir, offline: true });
 const modelOnly = await measureModelOnly(backbone, 8);
+const referenceOnly = await measureModelOnly(backbone, 8, REFERENCE_BATCH_SIZE);
 await backbone.release();
 
 const snapshots = args.heap ? await mkdtemp(join(tmpdir(), 'posterscope-heap-')) : undefined;
@@ -178,12 +180,12 @@ server.kill('SIGTERM');
 await new Promise((r) => server.once('exit', r));
 
 console.log(
-  `model-only: ${modelOnly.rate.toFixed(0)} backbone passes/s (batch 16), ${modelOnly.cpuMs.toFixed(2)} core-ms per pass; default views: ${passesPerPoster.toFixed(1)} passes per poster`,
+  `model-only: ${modelOnly.rate.toFixed(0)} backbone passes/s (batch ${DEFAULT_BATCH_SIZE}, as the server runs), ${modelOnly.cpuMs.toFixed(2)} core-ms per pass; ${referenceOnly.rate.toFixed(0)} passes/s in batches of ${REFERENCE_BATCH_SIZE} (issue 13's reference, "x b${REFERENCE_BATCH_SIZE}"); default views: ${passesPerPoster.toFixed(1)} passes per poster`,
 );
-console.log('concurrency  requests  errors  posters/s  passes/s  x model-only  p50 ms  p99 ms  core-ms/poster   load');
+console.log(`concurrency  requests  errors  posters/s  passes/s  x model-only  x b${REFERENCE_BATCH_SIZE}  p50 ms  p99 ms  core-ms/poster   load`);
 for (const r of [...rows, soak]) {
   console.log(
-    `${String(r.connections).padStart(11)}  ${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${r.rate.toFixed(1).padStart(9)}  ${(r.rate * passesPerPoster).toFixed(0).padStart(8)}  ${((r.rate * passesPerPoster) / modelOnly.rate).toFixed(2).padStart(12)}  ${String(r.p50).padStart(6)}  ${String(r.p99).padStart(6)}  ${(r.cpuMs / r.requests).toFixed(1).padStart(14)}  ${r.load.padStart(5)}`,
+    `${String(r.connections).padStart(11)}  ${String(r.requests).padStart(8)}  ${String(r.errors).padStart(6)}  ${r.rate.toFixed(1).padStart(9)}  ${(r.rate * passesPerPoster).toFixed(0).padStart(8)}  ${((r.rate * passesPerPoster) / modelOnly.rate).toFixed(2).padStart(12)}  ${((r.rate * passesPerPoster) / referenceOnly.rate).toFixed(2).padStart(5)}  ${String(r.p50).padStart(6)}  ${String(r.p99).padStart(6)}  ${(r.cpuMs / r.requests).toFixed(1).padStart(14)}  ${r.load.padStart(5)}`,
   );
 }
 console.log(`server RSS: ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB after ${served} requests (+${(rssAfter - rssBefore).toFixed(0)} MB)`);

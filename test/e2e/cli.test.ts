@@ -83,7 +83,7 @@ test('an error line about a file with a newline in its name stays one line', asy
 test('embed --help teaches: usage, views, options with defaults, examples', async () => {
   const result = await runCli(['embed', '--help']);
   assert.equal(result.code, 0);
-  for (const text of ['Usage: posterscope embed', 'tiles = tiles-1.5x+tiles-2x+tiles-3x', '--batch-size N', '(default: 16)', 'Examples:']) {
+  for (const text of ['Usage: posterscope embed', 'tiles = tiles-1.5x+tiles-2x+tiles-3x', '--batch-size N', '(default: 8)', 'Examples:']) {
     assert.ok(result.stdout.includes(text), `help mentions ${text}`);
   }
 });

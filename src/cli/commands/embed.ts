@@ -3,7 +3,7 @@ import { DEFAULT_BACKBONE, loadBackboneSpec } from '../../backbone/registry.js';
 import { readPosterList } from '../../data/dataset.js';
 import { collectImageFiles } from '../../data/files.js';
 import { EmbeddingCache } from '../../embed/cache.js';
-import { embedPosters } from '../../embed/pipeline.js';
+import { DEFAULT_BATCH_SIZE, embedPosters } from '../../embed/pipeline.js';
 import { invalidParameterError } from '../../errors.js';
 import { parseViews, VIEW_SETS, viewName } from '../../image/views.js';
 import { type CommandDefinition, EXIT, reportError, usageError } from '../command.js';
@@ -39,7 +39,7 @@ const command: CommandDefinition = {
       description: 'Comma-separated views or view sets (native, full, crop-top, tiles-2x, aug-1, tiles, ...)',
       defaultText: 'single',
     },
-    'batch-size': { type: 'string', valueName: 'N', description: 'Crops per backbone pass', defaultText: '16' },
+    'batch-size': { type: 'string', valueName: 'N', description: 'Crops per backbone pass', defaultText: String(DEFAULT_BATCH_SIZE) },
     prefetch: { type: 'string', valueName: 'N', description: 'Posters decoded ahead of inference', defaultText: '8' },
     json: { type: 'boolean', description: 'Print the summary as JSON on stdout' },
     ...backboneOptions,
@@ -89,7 +89,7 @@ const command: CommandDefinition = {
         backbone,
         views,
         cache,
-        batchSize: integerOption(context, 'batch-size', 16, 1, 1024),
+        batchSize: integerOption(context, 'batch-size', DEFAULT_BATCH_SIZE, 1, 1024),
         prefetch: integerOption(context, 'prefetch', 8, 1, 256),
         progress,
         decode: decodeOptionsOf(context),
