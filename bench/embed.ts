@@ -223,7 +223,7 @@ async function stages(sample: string[], model: Backbone): Promise<string[][]> {
 if (args.profile) {
   const sample = files.slice(0, Math.min(600, files.length));
   const stageRows = await stages(sample, backbone);
-  const e2e = Number(rows.find((r) => r[0] === `embed, ${runs[0]}`)![6]);
+  const e2e = Number(rows.find((r) => r[0] === `embed, ${runs[0]}`)![rows[0]!.indexOf('core-ms/poster')]);
   const model = windows.reduce((s, w) => s + w.cpuMs, 0) / windows.length;
   const sum = stageRows.slice(1).reduce((s, r) => s + Number(r[1]), 0);
   stageRows.push(['inference, model-only (CPU per pass, same layout)', model.toFixed(2)]);
