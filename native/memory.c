@@ -7,7 +7,7 @@
  *
  * It also gives a batch in shared memory a plain ArrayBuffer over the same
  * bytes (plainView), which is what ONNX Runtime's binding reads: without it an
- * inference worker copies each 9.6 MB batch first; and it faults a new
+ * inference worker copies each batch (4.8 MB for 8 crops) first; and it faults a new
  * batch's pages in on libuv's pool (prefault), off the thread that fills it.
  */
 #include <node_api.h>
@@ -69,10 +69,10 @@ static napi_value plain_view(napi_env env, napi_callback_info info) {
 }
 
 /*
- * A new 9.6 MB batch costs 2,352 page faults the first time it is written,
- * and on a virtual machine each one can take 10 us or more: 25 ms on the
- * thread that normalises crops into it, which the inference workers then
- * wait for. Here a pool thread takes those faults first. Each page is
+ * A new batch of 16 crops (9.6 MB) costs 2,352 page faults the first time
+ * it is written, and on a virtual machine each one can take 10 us or more:
+ * 25 ms on the thread that normalises crops into it, which the inference
+ * workers then wait for. Here a pool thread takes those faults first. Each page is
  * touched by an atomic OR of zero, which never changes a byte, so the
  * caller may write into the batch meanwhile; from the end backwards, so the
  * two meet in the middle of a batch being filled. Linux's

@@ -95,7 +95,7 @@ const RENDER_AHEAD = 4;
 /**
  * One backbone's batch buffers, shared by every run in progress (a server runs
  * two at once): as many as keep its inference workers busy plus one being
- * filled, whatever the number of runs. Kept between runs: each is 9.6 MB of
+ * filled, whatever the number of runs. Kept between runs: each is 4.8 MB of
  * shared memory that a fresh one would page-fault in again.
  */
 class BatchPool {
