@@ -34,6 +34,9 @@ struct failure {
 /* Decodes that phuff.c gave up on and libjpeg redid, since the module was loaded (any thread). */
 static uint32_t fallbacks = 0;
 
+/* Whether phuff.c may decode with this libjpeg (posterscope_phuff_usable, asked at load). */
+static int phuff_usable = 0;
+
 /*
  * A progressive JPEG may hold thousands of scans, each a pass over the whole
  * image: a small file that costs seconds of CPU (libjpeg-turbo's "LJT-01-003").
@@ -58,7 +61,7 @@ static void count_scans(j_common_ptr info) {
   if (cinfo->input_scan_number > scans->limit) longjmp(((struct failure *)info->err)->jump, 1);
   if (scans->fast) {
     scans->fast = 0;
-    if (cinfo->progressive_mode && cinfo->entropy != NULL && cinfo->coef_bits != NULL)
+    if (phuff_usable && cinfo->progressive_mode && cinfo->entropy != NULL && cinfo->coef_bits != NULL)
       posterscope_phuff_install(cinfo, &((struct failure *)info->err)->jump, &scans->gave_up);
   }
 }
@@ -167,6 +170,7 @@ static napi_value count_fallbacks(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
+  phuff_usable = posterscope_phuff_usable();
   napi_property_descriptor props[] = {
       {"decode", NULL, decode, NULL, NULL, NULL, napi_default, NULL},
       {"fallbacks", NULL, count_fallbacks, NULL, NULL, NULL, napi_default, NULL},

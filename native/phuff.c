@@ -31,7 +31,7 @@
 
 #define FAST_BITS 9
 
-/* Zigzag position to natural (row-major) position: libjpeg's jpeg_natural_order, as bytes. */
+/* Zigzag position to natural (row-major) position: libjpeg's jpeg_natural_order, as bytes (posterscope_phuff_usable checks). */
 static const uint8_t natural[64] = {
     0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
     41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
@@ -250,8 +250,9 @@ static struct table *derive(j_decompress_ptr cinfo, struct decoder *d, int dc, i
   return t;
 }
 
-/* Every MCU ends here: bits past a marker used, or the scan over. */
-static inline void end_mcu(j_decompress_ptr cinfo, struct decoder *d) {
+/* Every MCU ends here, with the reader's state kept: bits past a marker used, or the scan over. */
+static inline boolean end_mcu(j_decompress_ptr cinfo, struct decoder *d, const struct bits *in) {
+  d->in = *in;
   if (d->in.count < d->in.zeros) give_up(d); /* libjpeg warns: corrupt data, hit a marker */
   if (d->mcus == 0) give_up(d);
   d->index++;
@@ -271,6 +272,7 @@ static inline void end_mcu(j_decompress_ptr cinfo, struct decoder *d) {
     cinfo->src->next_input_byte = d->in.next;
     cinfo->src->bytes_in_buffer = (size_t)(d->in.end - d->in.next);
   }
+  return TRUE;
 }
 
 static boolean dc_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
@@ -292,9 +294,7 @@ static boolean dc_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     d->last_dc[ci] = s;
     (*blocks[b])[0] = (JCOEF)(int)((unsigned)s << al);
   }
-  d->in = in;
-  end_mcu(cinfo, d);
-  return TRUE;
+  return end_mcu(cinfo, d, &in);
 }
 
 static boolean dc_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
@@ -305,9 +305,7 @@ static boolean dc_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     refill(cinfo, d, &in, 1);
     if (take(&in, 1)) (*blocks[b])[0] |= p1;
   }
-  d->in = in;
-  end_mcu(cinfo, d);
-  return TRUE;
+  return end_mcu(cinfo, d, &in);
 }
 
 static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
@@ -357,9 +355,7 @@ static boolean ac_first(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     }
     d->mask[d->index] = nonzero;
   }
-  d->in = in;
-  end_mcu(cinfo, d);
-  return TRUE;
+  return end_mcu(cinfo, d, &in);
 }
 
 /* Bits lo..hi (hi <= 63) of a mask. */
@@ -450,9 +446,7 @@ static boolean ac_refine(j_decompress_ptr cinfo, JBLOCKROW *blocks) {
     d->eobrun--;
   }
   d->mask[d->index] = nonzero;
-  d->in = in;
-  end_mcu(cinfo, d);
-  return TRUE;
+  return end_mcu(cinfo, d, &in);
 }
 
 /* jdphuff.c's start_pass, with its checks: a bad or bogus progression (an error or a warning there) gives up. */
@@ -498,14 +492,19 @@ static void begin_scan(j_decompress_ptr cinfo, struct decoder *d, int progressio
 
 static void start_pass(j_decompress_ptr cinfo) { begin_scan(cinfo, (struct decoder *)cinfo->entropy, 1); }
 
+int posterscope_phuff_usable(void) {
+  /* Never false with libjpeg-turbo: its zigzag table is the standard's. */
+  for (int k = 0; k < DCTSIZE2; k++)
+    if (natural[k] != jpeg_natural_order[k]) return 0;
+  return 1;
+}
+
 void posterscope_phuff_install(j_decompress_ptr cinfo, jmp_buf *bail, volatile int *gave_up) {
   struct decoder *d = (*cinfo->mem->alloc_small)((j_common_ptr)cinfo, JPOOL_IMAGE, sizeof(struct decoder));
   memset(d, 0, sizeof *d);
   d->bail = bail;
   d->gave_up = gave_up;
   if (cinfo->num_components > MAX_COMPONENTS) give_up(d);
-  for (int k = 0; k < DCTSIZE2; k++)
-    if (natural[k] != jpeg_natural_order[k]) give_up(d); /* never: the table is the standard's */
   for (int ci = 0; ci < cinfo->num_components; ci++) {
     size_t n = (size_t)cinfo->comp_info[ci].width_in_blocks * cinfo->comp_info[ci].height_in_blocks;
     d->masks[ci] = (*cinfo->mem->alloc_large)((j_common_ptr)cinfo, JPOOL_IMAGE, n * sizeof(uint64_t));

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <jpeglib.h>
 
+/* Whether this libjpeg's tables are the ones phuff.c copies: ask once, at load. */
+int posterscope_phuff_usable(void);
+
 void posterscope_phuff_install(j_decompress_ptr cinfo, jmp_buf *bail, volatile int *gave_up);
 
 #endif
