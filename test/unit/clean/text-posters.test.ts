@@ -123,13 +123,14 @@ describe('renderTextPoster', () => {
   });
 
   it('draws each family with its own font, not a fallback', async () => {
-    const widths = await Promise.all(
-      TEXT_POSTER_FONTS.map(async (family) => {
-        const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="900" height="80"><text x="10" y="55" font-family="${family}" font-size="40">Hamburgefonstiv</text></svg>`;
-        const alpha = await sharp(Buffer.from(svg)).ensureAlpha().extractChannel(3).raw().toBuffer();
-        return alpha.reduce((sum, a) => sum + a, 0);
-      }),
-    );
+    // One family after another: rendered all at once, librsvg failed twice in fresh-clone CI runs ("SVG rendering
+    // failed / glib: rendering error"; not reproduced in 44 runs here), and what is checked is the fonts, not that.
+    const widths: number[] = [];
+    for (const family of TEXT_POSTER_FONTS) {
+      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="900" height="80"><text x="10" y="55" font-family="${family}" font-size="40">Hamburgefonstiv</text></svg>`;
+      const alpha = await sharp(Buffer.from(svg)).ensureAlpha().extractChannel(3).raw().toBuffer();
+      widths.push(alpha.reduce((sum, a) => sum + a, 0));
+    }
     assert.equal(new Set(widths).size, TEXT_POSTER_FONTS.length, `families rendered alike: ${TEXT_POSTER_FONTS.join(', ')}`);
   });
 
