@@ -85,12 +85,13 @@ export async function loadBackbone(
     parallelism: runner.workers,
     createBatch: (crops) => sharedBatch(crops * cropSize),
     pack(crops, batch) {
-      crops.forEach((crop, i) => {
+      for (let i = 0; i < crops.length; i++) {
+        const crop = crops[i]!;
         if (crop.length !== cropSize) {
           throw new PosterscopeError('INVALID_ARGUMENT', `crop ${i} has ${crop.length} bytes, expected ${cropSize}`);
         }
         writeCrop(crop, tables, layout, batch, i);
-      });
+      }
     },
     async run(batch, count) {
       const input = batch.length === count * cropSize ? batch : batch.subarray(0, count * cropSize);
