@@ -1,11 +1,15 @@
 /*
- * posterscope's pixel kernels in C: the inner loops of src/image/views.ts
- * (enlarge, reduceRows, writeCrop), nothing else. Every position, tap and
- * weight is computed in JavaScript and passed in, so the arithmetic here is
- * the integer part alone and the results are bit for bit the JavaScript
- * ones (test/unit/image/native.test.ts compares the two). Built by node-gyp
- * at install when a compiler is there; without it the JavaScript loops run.
+ * posterscope's pixel kernels in C: src/image/views.ts's enlarge, reduceRows
+ * and writeCrop. Positions, taps and weights are worked out here with the
+ * double arithmetic views.ts's JavaScript fallback uses, step for step and
+ * in the same order (built with -ffp-contract=off, so no step is fused), so
+ * the results are bit for bit the JavaScript ones; test/unit/image/native.test.ts
+ * compares the two over many shapes. (They were computed in JavaScript and
+ * passed in until a fresh process was found spending ~70 ms optimising that
+ * JavaScript.) Built by node-gyp at install when a compiler is there; without
+ * it the JavaScript runs.
  */
+#include <math.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -71,44 +75,61 @@ static void blend_rows(const int32_t *a0, const int32_t *b0, const int32_t *a1, 
   }
 }
 
+/* JavaScript's ToInt32 of Math.trunc(x), for any finite x. */
+static int32_t to_int32(double x) {
+  double m = fmod(trunc(x), 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return (int32_t)(uint32_t)m;
+}
+
+static int32_t clamp(double v, int32_t high) {
+  return v < 0 ? 0 : v > high ? high : (int32_t)v;
+}
+
 /*
- * enlarge(pixels, width, left, right, fraction, rows0, rows1, yfraction, out, outWidth, outHeight)
- * left/right: per output column, byte offsets of the two source pixels in a row;
- * fraction: per output column, x fraction (0..4096); rows0/rows1: per output row,
- * byte offsets of the two source rows; yfraction: per output row.
+ * enlarge(pixels, width, height, out, outWidth, outHeight): RGB pixels, width
+ * x height, to outWidth x outHeight (neither smaller) in out. The positions
+ * are views.ts's enlargeInJavaScript's: scales 1 / (in / out), the inverse
+ * through 1 / det, the column position accumulated along a row, each output
+ * row's position from its index.
  */
 static napi_value enlarge(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint8_t *pixels, *out;
-  int32_t *left, *right, *fraction, *rows0, *rows1, *yfraction;
-  size_t n_pixels, n_out, n_left, n_right, n_fraction, n_rows0, n_rows1, n_yf;
-  int32_t width, out_width, out_height;
-  if (argc != 11 || !typed(env, argv[0], napi_uint8_array, (void **)&pixels, &n_pixels) || !integer(env, argv[1], &width) ||
-      !typed(env, argv[2], napi_int32_array, (void **)&left, &n_left) || !typed(env, argv[3], napi_int32_array, (void **)&right, &n_right) ||
-      !typed(env, argv[4], napi_int32_array, (void **)&fraction, &n_fraction) || !typed(env, argv[5], napi_int32_array, (void **)&rows0, &n_rows0) ||
-      !typed(env, argv[6], napi_int32_array, (void **)&rows1, &n_rows1) || !typed(env, argv[7], napi_int32_array, (void **)&yfraction, &n_yf) ||
-      !typed(env, argv[8], napi_uint8_array, (void **)&out, &n_out) || !integer(env, argv[9], &out_width) || !integer(env, argv[10], &out_height) ||
-      out_width <= 0 || out_height <= 0 || n_left < (size_t)out_width || n_right < (size_t)out_width || n_fraction < (size_t)out_width ||
-      n_rows0 < (size_t)out_height || n_rows1 < (size_t)out_height || n_yf < (size_t)out_height ||
-      n_out < (size_t)out_width * (size_t)out_height * 3) {
+  size_t n_pixels, n_out;
+  int32_t width, height, out_width, out_height;
+  if (argc != 6 || !typed(env, argv[0], napi_uint8_array, (void **)&pixels, &n_pixels) || !integer(env, argv[1], &width) ||
+      !integer(env, argv[2], &height) || !typed(env, argv[3], napi_uint8_array, (void **)&out, &n_out) || !integer(env, argv[4], &out_width) ||
+      !integer(env, argv[5], &out_height) || width <= 0 || height <= 0 || out_width < width || out_height < height ||
+      (size_t)width * 3 > INT32_MAX / (size_t)height || n_pixels < (size_t)width * (size_t)height * 3 || n_out < (size_t)out_width * (size_t)out_height * 3) {
     napi_throw_error(env, NULL, "posterscope native enlarge: bad arguments");
     return NULL;
   }
-  (void)width;
-  /* Every offset must stay inside the source: checked once, so the loop reads nothing else. */
+  const double hscale = 1 / ((double)width / out_width);
+  const double vscale = 1 / ((double)height / out_height);
+  const double inverse = 1 / (hscale * vscale);
+  const double ia = inverse * vscale;
+  const double id = inverse * hscale;
+  const size_t stride = (size_t)width * 3;
+  const size_t n = (size_t)out_width * 3;
+  /* Per output column: the byte offsets of its two source pixels, and the x fraction (of 4096) for each channel;
+     then two gathered rows (below). */
+  int32_t *memory = malloc((size_t)out_width * 2 * sizeof(int32_t) + n * 5 * sizeof(int32_t));
+  if (!memory) {
+    napi_throw_error(env, NULL, "posterscope native enlarge: out of memory");
+    return NULL;
+  }
+  int32_t *left = memory, *right = memory + out_width;
+  int32_t *xf3 = memory + 2 * (size_t)out_width;
   {
-    int32_t widest = 0;
-    for (int32_t o = 0; o < out_width; o++) {
-      if (left[o] < 0 || right[o] < 0) goto bounds;
-      if (left[o] > widest) widest = left[o];
-      if (right[o] > widest) widest = right[o];
-    }
-    for (int32_t oy = 0; oy < out_height; oy++) {
-      if (rows0[oy] < 0 || rows1[oy] < 0) goto bounds;
-      size_t top = (size_t)(rows0[oy] > rows1[oy] ? rows0[oy] : rows1[oy]);
-      if (top + (size_t)widest + 3 > n_pixels) goto bounds;
+    double x = 0.5;
+    for (int32_t o = 0; o < out_width; o++, x += ia) {
+      const double whole = trunc(x);
+      xf3[o * 3] = xf3[o * 3 + 1] = xf3[o * 3 + 2] = (int32_t)trunc((x - whole) * 4096);
+      left[o] = clamp(whole - 1, width - 1) * 3;
+      right[o] = clamp(whole, width - 1) * 3;
     }
   }
   /*
@@ -117,36 +138,29 @@ static napi_value enlarge(napi_env env, napi_callback_info info) {
    * a straight loop over the output row, which the compiler vectorises.
    * Enlarging, consecutive output rows share source rows: two slots suffice.
    */
-  const size_t n = (size_t)out_width * 3;
-  int32_t *memory = malloc(n * 5 * sizeof(int32_t));
-  if (!memory) {
-    napi_throw_error(env, NULL, "posterscope native enlarge: out of memory");
-    return NULL;
-  }
-  int32_t *xf3 = memory;
-  int32_t *slot_a[2] = {memory + n, memory + 2 * n};
-  int32_t *slot_b[2] = {memory + 3 * n, memory + 4 * n};
+  int32_t *slot_a[2] = {xf3 + n, xf3 + 2 * n};
+  int32_t *slot_b[2] = {xf3 + 3 * n, xf3 + 4 * n};
   int32_t slot_row[2] = {-1, -1};
-  for (int32_t o = 0; o < out_width; o++) xf3[o * 3] = xf3[o * 3 + 1] = xf3[o * 3 + 2] = fraction[o];
   for (int32_t oy = 0; oy < out_height; oy++) {
+    const double y = id * oy + 0.5;
+    const double whole = trunc(y);
+    const int32_t yfraction = (int32_t)trunc((y - whole) * 4096);
+    const int32_t rows[2] = {clamp(whole - 1, height - 1) * (int32_t)stride, clamp(whole, height - 1) * (int32_t)stride};
     int32_t at[2];
     for (int i = 0; i < 2; i++) {
-      const int32_t row = i == 0 ? rows0[oy] : rows1[oy];
+      const int32_t row = rows[i];
       int32_t s = slot_row[0] == row ? 0 : slot_row[1] == row ? 1 : -1;
       if (s < 0) {
         /* Not gathered yet: take the slot the other row of this pair does not need. */
-        s = i == 1 && slot_row[0] == rows0[oy] ? 1 : 0;
+        s = i == 1 && slot_row[0] == rows[0] ? 1 : 0;
         gather_row(pixels + row, left, right, out_width, slot_a[s], slot_b[s]);
         slot_row[s] = row;
       }
       at[i] = s;
     }
-    blend_rows(slot_a[at[0]], slot_b[at[0]], slot_a[at[1]], slot_b[at[1]], xf3, yfraction[oy], out + (size_t)oy * n, (int32_t)n);
+    blend_rows(slot_a[at[0]], slot_b[at[0]], slot_a[at[1]], slot_b[at[1]], xf3, yfraction, out + (size_t)oy * n, (int32_t)n);
   }
   free(memory);
-  return NULL;
-bounds:
-  napi_throw_range_error(env, NULL, "posterscope native enlarge: an offset is outside the image");
   return NULL;
 }
 
@@ -160,62 +174,84 @@ static void reduce_row4(const uint8_t *pixels, const int32_t *r, const int32_t *
   }
 }
 
+/* libvips' subpixel steps and fixed-point weights (VIPS_TRANSFORM_SCALE, VIPS_INTERPOLATE_SHIFT). */
+#define SUBPIXELS 64
+#define FIXED_ONE 4096
+/* Shrinking by at most 1.5x: 2 * 1.5 + 1 taps. */
+#define MAX_POINTS 4
+
+/* One of libvips reducev's linear masks: its non-zero fixed-point weights and the tap index of the first. */
+typedef struct {
+  int first, count;
+  int32_t weights[MAX_POINTS];
+} taps_t;
+
+/* views.ts's linearMasks: one mask per 1/64 pixel offset, zero taps dropped. */
+static void linear_masks(double shrink, int points, taps_t masks[SUBPIXELS + 1]) {
+  for (int t = 0; t <= SUBPIXELS; t++) {
+    const double half = (double)(float)((double)t / SUBPIXELS) + (double)points / 2 - 1;
+    double weights[MAX_POINTS];
+    double sum = 0;
+    for (int i = 0; i < points; i++) {
+      const double d = fabs((i - half) / shrink);
+      weights[i] = d < 1 ? 1 - d : 0;
+      sum += weights[i];
+    }
+    int32_t fixed[MAX_POINTS];
+    for (int i = 0; i < points; i++) fixed[i] = (int32_t)trunc((weights[i] / sum) * FIXED_ONE);
+    int first = 0, last = points - 1;
+    while (first < last && fixed[first] == 0) first++;
+    while (last > first && fixed[last] == 0) last--;
+    masks[t].first = first;
+    masks[t].count = last - first + 1;
+    for (int i = 0; i < masks[t].count; i++) masks[t].weights[i] = fixed[first + i];
+  }
+}
+
 /*
- * reduceRows(pixels, stride, rows, weights, taps, out, outHeight)
- * rows/weights: per output row, `taps` source-row byte offsets and fixed-point
- * weights (zero weights pad rows with fewer taps).
+ * reduceRows(pixels, width, height, out, outHeight): RGB rows shrunk from
+ * height to outHeight (by 1.5x at most) with views.ts's reducePlan: per
+ * output row, four source rows (edges repeated) and their weights.
  */
 static napi_value reduce_rows(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint8_t *pixels, *out;
-  int32_t *rows, *weights;
-  size_t n_pixels, n_out, n_rows, n_weights;
-  int32_t stride, taps, out_height;
-  if (argc != 7 || !typed(env, argv[0], napi_uint8_array, (void **)&pixels, &n_pixels) || !integer(env, argv[1], &stride) ||
-      !typed(env, argv[2], napi_int32_array, (void **)&rows, &n_rows) || !typed(env, argv[3], napi_int32_array, (void **)&weights, &n_weights) ||
-      !integer(env, argv[4], &taps) || !typed(env, argv[5], napi_uint8_array, (void **)&out, &n_out) || !integer(env, argv[6], &out_height) ||
-      stride <= 0 || taps <= 0 || taps > 64 || out_height <= 0 || n_rows < (size_t)taps * (size_t)out_height ||
-      n_weights < (size_t)taps * (size_t)out_height || n_out < (size_t)stride * (size_t)out_height) {
+  size_t n_pixels, n_out;
+  int32_t width, height, out_height;
+  if (argc != 5 || !typed(env, argv[0], napi_uint8_array, (void **)&pixels, &n_pixels) || !integer(env, argv[1], &width) ||
+      !integer(env, argv[2], &height) || !typed(env, argv[3], napi_uint8_array, (void **)&out, &n_out) || !integer(env, argv[4], &out_height) ||
+      width <= 0 || out_height <= 0 || height <= out_height || 2 * (int64_t)height > 3 * (int64_t)out_height ||
+      (size_t)width * 3 > INT32_MAX / (size_t)height || n_pixels < (size_t)width * (size_t)height * 3 ||
+      n_out < (size_t)width * (size_t)out_height * 3) {
     napi_throw_error(env, NULL, "posterscope native reduceRows: bad arguments");
     return NULL;
   }
-  for (size_t i = 0; i < (size_t)taps * (size_t)out_height; i++) {
-    if (rows[i] < 0 || (size_t)rows[i] + (size_t)stride > n_pixels) {
-      napi_throw_range_error(env, NULL, "posterscope native reduceRows: a row is outside the image");
-      return NULL;
-    }
-  }
-  if (taps == 4) {
-    /* Shrinking by at most 1.5x (every native view): four taps, one pass per output row. */
-    for (int32_t o = 0; o < out_height; o++)
-      reduce_row4(pixels, rows + (size_t)o * 4, weights + (size_t)o * 4, out + (size_t)o * stride, stride);
+  const double shrink = (double)height / out_height;
+  const int points = (int)ceil(2 * shrink) + 1;
+  if (points > MAX_POINTS) {
+    napi_throw_error(env, NULL, "posterscope native reduceRows: bad arguments");
     return NULL;
   }
-  /* One row of sums, tap by tap: the inner loop is a plain multiply-add over a row, which the compiler vectorises. */
-  int32_t *acc = malloc((size_t)stride * sizeof(int32_t));
-  if (!acc) {
-    napi_throw_error(env, NULL, "posterscope native reduceRows: out of memory");
-    return NULL;
-  }
-  for (int32_t o = 0; o < out_height; o++) {
-    const int32_t *k = weights + (size_t)o * taps;
-    const int32_t *r = rows + (size_t)o * taps;
-    uint8_t *q = out + (size_t)o * stride;
-    for (int32_t z = 0; z < stride; z++) acc[z] = 2048;
-    for (int32_t i = 0; i < taps; i++) {
-      const int32_t w = k[i];
-      if (w == 0) continue;
-      const uint8_t *src = pixels + r[i];
-      for (int32_t z = 0; z < stride; z++) acc[z] += w * src[z];
+  taps_t masks[SUBPIXELS + 1];
+  linear_masks(shrink, points, masks);
+  const int pad = (int)ceil((double)points / 2) - 1;
+  const int32_t stride = width * 3;
+  const double extra = out_height * shrink - height;
+  const double offset = (1 + extra) / 2 - 0.5;
+  double y = 0.5 * shrink - 0.5 - offset;
+  for (int32_t o = 0; o < out_height; o++, y += shrink) {
+    const taps_t *m = &masks[((to_int32(y * SUBPIXELS * 2) & (SUBPIXELS * 2 - 1)) + 1) >> 1];
+    const double top = trunc(y) + m->first - pad;
+    /* Masks with fewer taps are padded with zero weights on their last row (a zero tap adds nothing). */
+    int32_t rows[MAX_POINTS] = {0}, weights[MAX_POINTS] = {0};
+    for (int i = 0; i < points; i++) {
+      rows[i] = clamp(top + (i < m->count - 1 ? i : m->count - 1), height - 1) * stride;
+      weights[i] = i < m->count ? m->weights[i] : 0;
     }
-    for (int32_t z = 0; z < stride; z++) {
-      const int32_t v = acc[z] >> 12;
-      q[z] = (uint8_t)(v > 255 ? 255 : v);
-    }
+    reduce_row4(pixels, rows, weights, out + (size_t)o * stride, stride);
   }
-  free(acc);
   return NULL;
 }
 

@@ -2,9 +2,9 @@
  * The C parts, when `npm install` could build them (node-gyp runs at
  * install; scripts/build-native.mjs). Each has a fallback that gives the same
  * bytes, so nothing but CPU depends on them; POSTERSCOPE_NATIVE=0 turns both off.
- * - The pixel kernels (`native/pixels.c`): the inner loops of views.ts's
- *   enlarge, reduceRows and writeCrop, with the arithmetic JavaScript does,
- *   bit for bit. Needs a C compiler; else the JavaScript loops run.
+ * - The pixel kernels (`native/pixels.c`): views.ts's enlarge, reduceRows
+ *   and writeCrop, with the arithmetic its JavaScript does, bit for bit.
+ *   Needs a C compiler; else the JavaScript runs.
  * - The JPEG decoder (`native/jpeg.c`): the system's libjpeg-turbo, set as
  *   sharp's libvips sets it, decoding into a buffer we own. Needs
  *   libjpeg-turbo's headers at install; else jpeg.ts's WebAssembly decoder runs.
@@ -13,20 +13,10 @@ import { createHash } from 'node:crypto';
 import { loadAddon } from '../native.js';
 
 export interface PixelKernels {
-  enlarge(
-    pixels: Uint8Array,
-    width: number,
-    left: Int32Array,
-    right: Int32Array,
-    fraction: Int32Array,
-    rows0: Int32Array,
-    rows1: Int32Array,
-    yfraction: Int32Array,
-    out: Uint8Array,
-    outWidth: number,
-    outHeight: number,
-  ): void;
-  reduceRows(pixels: Uint8Array, stride: number, rows: Int32Array, weights: Int32Array, taps: number, out: Uint8Array, outHeight: number): void;
+  /** RGB `width` x `height` to `outWidth` x `outHeight` (neither smaller) in `out`, as views.ts's enlarge. */
+  enlarge(pixels: Uint8Array, width: number, height: number, out: Uint8Array, outWidth: number, outHeight: number): void;
+  /** RGB rows shrunk from `height` to `outHeight` (by 1.5x at most) in `out`, as views.ts's reduceRows. */
+  reduceRows(pixels: Uint8Array, width: number, height: number, out: Uint8Array, outHeight: number): void;
   writeCrop(crop: Uint8Array, t0: Float32Array, t1: Float32Array, t2: Float32Array, nchw: boolean, batch: Float32Array, index: number): void;
 }
 

@@ -193,11 +193,7 @@ interface ReducePlan {
 }
 const reducePlans = new Map<string, ReducePlan>();
 
-/**
- * The plan for shrinking `height` rows of `width` pixels to `outHeight`, made
- * once per shape (posters of a collection share a few): making it is ~0.04 ms
- * of JavaScript, a third of the C loop it feeds.
- */
+/** The plan for shrinking `height` rows of `width` pixels to `outHeight`, made once per shape (native/pixels.c makes its own). */
 function reducePlan(width: number, height: number, outHeight: number): ReducePlan {
   const key = `${width}x${height}>${outHeight}`;
   let plan = reducePlans.get(key);
@@ -237,13 +233,16 @@ function reducePlan(width: number, height: number, outHeight: number): ReducePla
  */
 export function reduceRows(pixels: Uint8Array, width: number, height: number, outHeight: number): Buffer {
   if (!(height > outHeight && 2 * height <= 3 * outHeight)) throw invalidParameterError('outHeight', `a height between ${Math.ceil((2 * height) / 3)} and ${height - 1}`, outHeight);
+  const out = takeBuffer(width * 3 * outHeight);
+  if (nativeKernels) nativeKernels.reduceRows(pixels, width, height, out, outHeight);
+  else reduceRowsInJavaScript(pixels, width, height, out, outHeight);
+  return out;
+}
+
+/** reduceRows without the C kernels (the arithmetic native/pixels.c copies). */
+function reduceRowsInJavaScript(pixels: Uint8Array, width: number, height: number, out: Buffer, outHeight: number): void {
   const { points, rows, fixed } = reducePlan(width, height, outHeight);
   const stride = width * 3;
-  const out = takeBuffer(stride * outHeight);
-  if (nativeKernels) {
-    nativeKernels.reduceRows(pixels, stride, rows, fixed, points, out, outHeight);
-    return out;
-  }
   // Weights are non-negative and sum to at most FIXED_ONE: no clamping below 0 is needed.
   // Shrinking by at most 1.5x always gives 4 points; the general loop is a guard.
   for (let o = 0, t = 0, at = 0; o < outHeight; o++, t += points, at += stride) {
@@ -263,7 +262,6 @@ export function reduceRows(pixels: Uint8Array, width: number, height: number, ou
       }
     }
   }
-  return out;
 }
 
 /** The size a tiles view enlarges a poster to: `zoom` input widths wide, no side below the input size. */
@@ -312,6 +310,14 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
   if (!(Number.isInteger(outHeight) && outHeight >= height)) throw invalidParameterError('outHeight', `a whole number from ${height}`, outHeight);
   // libvips resamples nothing at scale 1 on both axes.
   if (outWidth === width && outHeight === height) return Buffer.from(pixels);
+  const out = into && into.length >= outWidth * 3 * outHeight ? into : takeBuffer(outWidth * 3 * outHeight);
+  if (nativeKernels) nativeKernels.enlarge(pixels, width, height, out, outWidth, outHeight);
+  else enlargeInJavaScript(pixels, width, height, out, outWidth, outHeight);
+  return out;
+}
+
+/** enlarge without the C kernels (the arithmetic native/pixels.c copies). */
+function enlargeInJavaScript(pixels: Uint8Array, width: number, height: number, out: Buffer, outWidth: number, outHeight: number): void {
   const hscale = 1 / (width / outWidth);
   const vscale = 1 / (height / outHeight);
   const inverse = 1 / (hscale * vscale);
@@ -329,7 +335,6 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
   }
   const stride = width * 3;
   const outStride = outWidth * 3;
-  const out = into && into.length >= outStride * outHeight ? into : takeBuffer(outStride * outHeight);
   // Per output row: the two source rows (byte offsets) and the y fraction.
   const rows0 = new Int32Array(outHeight);
   const rows1 = new Int32Array(outHeight);
@@ -340,10 +345,6 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
     yfraction[oy] = Math.trunc((y - whole) * INTERPOLATE_ONE);
     rows0[oy] = Math.min(height - 1, Math.max(0, whole - 1)) * stride;
     rows1[oy] = Math.min(height - 1, whole) * stride;
-  }
-  if (nativeKernels) {
-    nativeKernels.enlarge(pixels, width, left, right, fraction, rows0, rows1, yfraction, out, outWidth, outHeight);
-    return out;
   }
   const half = INTERPOLATE_ONE >> 1;
   for (let oy = 0; oy < outHeight; oy++) {
@@ -368,7 +369,6 @@ export function enlarge(pixels: Uint8Array, width: number, height: number, outWi
       out[q + 2] = (c1 * pixels[a0 + 2]! + c2 * pixels[b0 + 2]! + c3 * pixels[a1 + 2]! + c4 * pixels[b1 + 2]! + half) >> INTERPOLATE_SHIFT;
     }
   }
-  return out;
 }
 
 /** Evenly spaced offsets of `count` windows of `size` covering `length`. */
