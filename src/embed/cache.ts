@@ -69,14 +69,20 @@ export class EmbeddingCache {
   private readonly fds = new Map<string, number>();
   private readonly flushEvery: number;
   private segment: { name: string; fd: number; size: number } | undefined;
-  private pending: Buffer[] = [];
-  private pendingKeys: string[] = [];
+  /**
+   * Records not yet written, one after another, and their keys: one buffer
+   * for the life of the cache, written over after each flush (a buffer per
+   * record and a concatenation per flush cost more than the writes, and
+   * arrays replaced at each flush deoptimised the code that puts into them).
+   */
+  private pending: Buffer | undefined;
+  private readonly pendingKeys: string[] = [];
   private skipped = 0;
 
   private constructor(options: EmbeddingCacheOptions) {
     this.directory = join(options.dir, 'embeddings', `${options.fingerprint}-p${PREPROCESS_VERSION}`);
     this.dim = options.dim;
-    this.flushEvery = options.flushEvery ?? 64;
+    this.flushEvery = Math.max(1, Math.floor(options.flushEvery ?? 64));
   }
 
   /**
@@ -273,7 +279,7 @@ export class EmbeddingCache {
   get(key: Buffer): Float32Array | undefined {
     const hex = key.toString('hex');
     const pendingAt = this.pendingKeys.lastIndexOf(hex);
-    if (pendingAt >= 0) return decodeVector(this.pending[pendingAt]!, this.dim);
+    if (pendingAt >= 0) return decodeVector(this.pending!.subarray(pendingAt * this.recordSize), this.dim);
     const location = this.index.get(hex);
     if (!location) return undefined;
     const record = Buffer.allocUnsafe(this.recordSize);
@@ -288,15 +294,17 @@ export class EmbeddingCache {
     if (vector.length !== this.dim) {
       throw invalidParameterError('vector', `Float32Array of length ${this.dim}`, vector);
     }
-    const record = Buffer.alloc(this.recordSize);
-    record.writeUInt32LE(MAGIC, 0);
-    record.writeUInt32LE(this.dim, 4);
-    key.copy(record, KEY_OFFSET);
-    Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(record, HEADER);
-    record.writeUInt32LE(this.checksum(record, 0), CRC_OFFSET);
-    this.pending.push(record);
+    const size = this.recordSize;
+    this.pending ??= Buffer.alloc(this.flushEvery * size);
+    const start = this.pendingKeys.length * size;
+    const record = this.pending;
+    record.writeUInt32LE(MAGIC, start);
+    record.writeUInt32LE(this.dim, start + 4);
+    key.copy(record, start + KEY_OFFSET);
+    record.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), start + HEADER);
+    record.writeUInt32LE(this.checksum(record, start), start + CRC_OFFSET);
     this.pendingKeys.push(key.toString('hex'));
-    if (this.pending.length >= this.flushEvery) this.flush();
+    if (this.pendingKeys.length >= this.flushEvery) this.flush();
   }
 
   /**
@@ -306,9 +314,9 @@ export class EmbeddingCache {
    * readable and nothing half-written is indexed.
    */
   flush(): void {
-    if (this.pending.length === 0) return;
-    const data = Buffer.concat(this.pending);
+    if (this.pendingKeys.length === 0) return;
     const record = this.recordSize;
+    const data = this.pending!.subarray(0, this.pendingKeys.length * record);
     let path = this.directory;
     try {
       if (!this.segment) {
@@ -322,8 +330,7 @@ export class EmbeddingCache {
       // writeSync may write less than asked (a disk filling up): write the rest, or fail.
       for (let at = 0; at < data.length; ) at += writeSync(this.segment.fd, data, at, data.length - at);
     } catch (error) {
-      this.pending = [];
-      this.pendingKeys = [];
+      this.pendingKeys.length = 0;
       if (this.segment) {
         try {
           ftruncateSync(this.segment.fd, this.segment.size);
@@ -333,12 +340,10 @@ export class EmbeddingCache {
       }
       throw asWriteError(path, error);
     }
-    this.pendingKeys.forEach((hex, i) => {
-      this.index.set(hex, { segment: this.segment!.name, offset: this.segment!.size + i * record });
-    });
+    const { name, size } = this.segment;
+    for (let i = 0; i < this.pendingKeys.length; i++) this.index.set(this.pendingKeys[i]!, { segment: name, offset: size + i * record });
     this.segment.size += data.length;
-    this.pending = [];
-    this.pendingKeys = [];
+    this.pendingKeys.length = 0;
   }
 
   /** Flushes, syncs to disk and closes all files (closing them even when the last write fails). */
