@@ -164,6 +164,15 @@ function batchPool(backbone: Backbone): BatchPool {
 export const DEFAULT_BATCH_SIZE = 8;
 
 /**
+ * Adds `sum.length` features from `offset` into `sum`. Apart from the batch
+ * callback, which is a new closure per batch: with this loop inside it, V8
+ * compiled the callback on stack (OSR) and again whole, in every process.
+ */
+function addInto(sum: Float32Array, features: Float32Array, offset: number): void {
+  for (let d = 0; d < sum.length; d++) sum[d]! += features[offset + d]!;
+}
+
+/**
  * Embeds posters with every view, skipping what the cache already holds.
  *
  * @example
@@ -171,7 +180,10 @@ export const DEFAULT_BATCH_SIZE = 8;
  *   // -> { posters: 2, embedded: 2, fromCache: 0, failed: 0, passes: 2, seconds: 0.05 }
  */
 export async function embedPosters(sources: readonly PosterSource[], options: EmbedOptions): Promise<EmbedSummary> {
-  const { backbone, cache } = options;
+  // Read once: a property read first reached late in a run (once the last
+  // poster is started) deoptimised the run loop.
+  const { backbone, cache, signal, cancelled } = options;
+  const total = sources.length;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   // Posters decoded and rendered ahead: enough to fill the crop queue for
   // these views (a 2:3 poster's passes), no more, so rendered crops waiting
@@ -206,7 +218,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     options.onPoster?.(result);
   };
 
-  const isCancelled = (index: number) => options.signal?.aborted === true || options.cancelled?.(index) === true;
+  const isCancelled = (index: number) => signal?.aborted === true || cancelled?.(index) === true;
   const cancelledError = (source: string) => new PosterscopeError('TIMEOUT', `${posterLabel(source)}: cancelled (its caller has gone)`, { subject: source });
 
   const produce = async (index: number): Promise<void> => {
@@ -279,7 +291,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   };
 
   const pump = () => {
-    while (active < prefetch && next < sources.length && !options.signal?.aborted && fatal === undefined) {
+    while (active < prefetch && next < total && !signal?.aborted && fatal === undefined) {
       const index = next++;
       active++;
       void produce(index).finally(() => {
@@ -318,6 +330,17 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     }
   };
 
+  /** A batch's features, added into its crops' views. */
+  const accept = (items: readonly QueuedCrop[], features: Float32Array) => {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (item.job.dropped) continue;
+      const state = item.job.views[item.view]!;
+      addInto(state.sum, features, i * backbone.dim);
+      if (--state.remaining === 0) complete(item.job, item.view);
+    }
+  };
+
   progress.start('embed', sources.length, 'posters');
   const parallelism = Math.max(1, backbone.parallelism);
   const pool = batchPool(backbone);
@@ -335,8 +358,11 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         });
         continue;
       }
-      const producing = active > 0 || (next < sources.length && !options.signal?.aborted);
-      if (queue.length > 0 && (options.cancelled || options.signal)) dropCancelled();
+      // Comparisons first made late in a run (here and at the end of the loop)
+      // deoptimised it: each is made every time round.
+      const unstarted = next < total && !signal?.aborted;
+      const producing = active > 0 || unstarted;
+      if (queue.length > 0 && (cancelled || signal)) dropCancelled();
       const ready = queue.length >= batchSize || (!producing && queue.length > 0);
       // Nothing more is coming: share the last crops between the idle workers
       // instead of running them as one batch on one core.
@@ -362,14 +388,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
             // After a fatal error (a full disk under the cache) nothing more is stored or reported.
             if (fatal === undefined) {
               try {
-                for (let i = 0; i < items.length; i++) {
-                  const item = items[i]!;
-                  if (item.job.dropped) continue;
-                  const state = item.job.views[item.view]!;
-                  const offset = i * backbone.dim;
-                  for (let d = 0; d < backbone.dim; d++) state.sum[d]! += features[offset + d]!;
-                  if (--state.remaining === 0) complete(item.job, item.view);
-                }
+                accept(items, features);
               } catch (error) {
                 fatal = error;
               }
@@ -386,7 +405,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
         );
         continue;
       }
-      if (!producing && queue.length === 0 && inFlight === 0) break;
+      if (queue.length + inFlight === 0 && !producing) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
@@ -399,6 +418,6 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   progress.done(
     `embedded ${summary.embedded}, cached ${summary.fromCache}, failed ${summary.failed} (${summary.passes} backbone passes)`,
   );
-  if (options.signal?.aborted) throw new PosterscopeError('INVALID_ARGUMENT', 'embedding was cancelled');
+  if (signal?.aborted) throw new PosterscopeError('INVALID_ARGUMENT', 'embedding was cancelled');
   return summary;
 }
