@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/backbone.js';
 import { PosterscopeError, asPosterError, posterLabel } from '../errors.js';
 import { recycleBuffer } from '../image/buffers.js';
-import { type DecodeOptions, type Poster, decodePosterBytes, readPosterFile } from '../image/poster.js';
+import { type DecodeOptions, type Poster, decodePosterBytes, readPosterFile, resolveDecodeOptions } from '../image/poster.js';
 import { type Crop, type ViewSpec, renderView, viewName, viewPasses } from '../image/views.js';
 import { type Progress, silentProgress } from '../progress.js';
 import type { PosterCleaner } from '../clean/clean.js';
@@ -184,6 +184,8 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   // poster is started) deoptimised the run loop.
   const { backbone, cache, signal, cancelled } = options;
   const total = sources.length;
+  // Checked once here, not twice per poster.
+  const decode = resolveDecodeOptions(options.decode);
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   // Posters decoded and rendered ahead: enough to fill the crop queue for
   // these views (a 2:3 poster's passes), no more, so rendered crops waiting
@@ -226,7 +228,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     const source = typeof input === 'string' ? input : input.source;
     try {
       if (isCancelled(index)) throw cancelledError(source);
-      const file = typeof input === 'string' ? await readPosterFile(input, options.decode) : undefined;
+      const file = typeof input === 'string' ? await readPosterFile(input, decode) : undefined;
       const bytes = file?.bytes ?? (input as { bytes: Buffer }).bytes;
       const hash = file?.contentHash ?? createHash('sha256').update(bytes).digest('hex');
       // Plain loops here and below, not map(): the arrays map() returns change
@@ -251,7 +253,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
       while (queue.length > maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
       let decoded: Poster;
       try {
-        decoded = await decodePosterBytes(bytes, source, hash, options.decode);
+        decoded = await decodePosterBytes(bytes, source, hash, decode);
       } finally {
         // Bytes this run read (not the caller's): nothing reads them after decoding.
         if (file) recycleBuffer(file.bytes);

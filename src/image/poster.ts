@@ -177,7 +177,20 @@ function fail(code: PosterscopeError['code'], source: string, reason: string, ca
   });
 }
 
-function resolveOptions(options: DecodeOptions | undefined): Required<DecodeOptions> {
+/** Options resolveDecodeOptions made (frozen): given again, they are used as they are. */
+const resolvedOptions = new WeakSet<object>();
+
+/**
+ * Decode options with every default filled in and every bound checked, for a
+ * caller that reads and decodes many posters with the same options (the
+ * embedding pipeline): each call given the result skips the work again.
+ *
+ * @example
+ *   resolveDecodeOptions({ maxSide: 512 }) // -> { maxPixels: 50000000, maxBytes: 52428800, maxSide: 512 }
+ *   resolveDecodeOptions({ maxSide: 0 }) // throws PosterscopeError INVALID_ARGUMENT
+ */
+export function resolveDecodeOptions(options: DecodeOptions | undefined): Readonly<Required<DecodeOptions>> {
+  if (options !== undefined && options !== null && resolvedOptions.has(options)) return options as Required<DecodeOptions>;
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw invalidParameterError('options', 'object', options);
   }
@@ -186,6 +199,7 @@ function resolveOptions(options: DecodeOptions | undefined): Required<DecodeOpti
   checkInteger('maxBytes', o.maxBytes, 1, Number.MAX_SAFE_INTEGER);
   // sharp's own resize bound.
   checkInteger('maxSide', o.maxSide, 1, 100_000_000);
+  resolvedOptions.add(Object.freeze(o));
   return o;
 }
 
@@ -265,7 +279,7 @@ export async function readPosterFile(
   via: FileReaderName = defaultFileReader,
 ): Promise<{ bytes: Buffer; contentHash: string }> {
   if (typeof path !== 'string' || path.length === 0) throw invalidParameterError('path', 'non-empty file path', path);
-  const { maxBytes } = resolveOptions(options);
+  const { maxBytes } = resolveDecodeOptions(options);
   // No file has one; the system would read the name only up to it.
   if (path.includes('\0')) throw fail('IMAGE_NOT_FOUND', path, 'cannot be opened (its name contains a NUL byte)');
   let bytes: Buffer;
@@ -450,7 +464,7 @@ async function decodeBytes(
  *   await posterSize(await readFile('poster.jpg')) // -> { width: 224, height: 336 }
  */
 export async function posterSize(bytes: Buffer, options?: DecodeOptions): Promise<{ width: number; height: number } | undefined> {
-  const { maxSide } = resolveOptions(options);
+  const { maxSide } = resolveDecodeOptions(options);
   if (!looksLikePoster(bytes)) return undefined;
   let width: number;
   let height: number;
@@ -474,7 +488,7 @@ export async function posterSize(bytes: Buffer, options?: DecodeOptions): Promis
  *   const poster = await decodePosterBytes(bytes, 'poster.jpg', contentHash);
  */
 export async function decodePosterBytes(bytes: Buffer, source: string, contentHash: string, options?: DecodeOptions): Promise<Poster> {
-  return decodeBytes(bytes, source, contentHash, resolveOptions(options));
+  return decodeBytes(bytes, source, contentHash, resolveDecodeOptions(options));
 }
 
 /**
@@ -492,7 +506,7 @@ export async function decodePoster(
   input: string | Buffer | { bytes: Buffer; source: string },
   options?: DecodeOptions,
 ): Promise<Poster> {
-  const resolved = resolveOptions(options);
+  const resolved = resolveDecodeOptions(options);
   if (typeof input === 'string' && input.length > 0) {
     const { bytes, contentHash } = await readPosterFile(input, resolved);
     return decodeBytes(bytes, input, contentHash, resolved);

@@ -88,6 +88,16 @@ test('one unreadable poster gets its error and the rest are embedded', async () 
   assert.deepEqual(errors, ['IMAGE_NOT_FOUND', 'IMAGE_UNSUPPORTED']);
 });
 
+test('BAD CALL - decode options out of range: the run is refused once, with the option named, before any poster is read', async () => {
+  const results: EmbeddedPoster[] = [];
+  const refused = await embedPosters([posters[0]!, posters[1]!], { backbone, views: parseViews('full'), decode: { maxSide: 0 }, onPoster: (r) => results.push(r) }).catch(
+    (error: unknown) => error,
+  );
+  assert.ok(refused instanceof Error && 'code' in refused && refused.code === 'INVALID_ARGUMENT', String(refused));
+  assert.match(refused.message, /for maxSide but received number 0/);
+  assert.equal(results.length, 0);
+});
+
 test('identical bytes under two names are one cache entry', async () => {
   const { readFile } = await import('node:fs/promises');
   const copy = await dir.write('copy-of-p0.png', await readFile(posters[0]!));

@@ -10,7 +10,7 @@ import { after, before, describe, it, test } from 'node:test';
 import sharp from 'sharp';
 
 import { PosterscopeError, type ErrorCode } from '../../../src/errors.js';
-import { decodePoster, defaultFileReader, readPosterFile, type Poster } from '../../../src/image/poster.js';
+import { decodePoster, defaultFileReader, readPosterFile, resolveDecodeOptions, type Poster } from '../../../src/image/poster.js';
 import { nativeFile } from '../../../src/native.js';
 import {
   animatedGif,
@@ -214,6 +214,18 @@ describe('decodePoster – BAD input is refused with a typed, one-line error', (
       const message = await refused(decodePoster(png, options), 'INVALID_ARGUMENT');
       assert.equal(message, expected);
     }
+  });
+
+  it('options resolved once are used as they are, frozen; a plain object equal to them is checked again', async () => {
+    const resolved = resolveDecodeOptions({ maxSide: 2, maxBytes: undefined });
+    assert.deepEqual({ ...resolved }, { maxPixels: 50_000_000, maxBytes: 50 * 1024 * 1024, maxSide: 2 });
+    assert.equal(resolveDecodeOptions(resolved), resolved);
+    assert.ok(Object.isFrozen(resolved));
+    const png = await painted(4, 4, () => RED).png().toBuffer();
+    const poster = await decodePoster(png, resolved);
+    assert.deepEqual([poster.width, poster.height], [2, 2]);
+    assert.notEqual(resolveDecodeOptions({ ...resolved }), resolved);
+    assert.throws(() => resolveDecodeOptions({ ...resolved, maxSide: 0 }), /for maxSide but received number 0/);
   });
 
   it('BAD CALL - input that is not a path, Buffer or { bytes, source } -> INVALID_ARGUMENT', async () => {
