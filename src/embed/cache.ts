@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PosterscopeError, asWriteError, invalidParameterError } from '../errors.js';
+import { PosterscopeError, asWriteError, checkInteger, invalidParameterError } from '../errors.js';
 import { crc32 } from './crc32.js';
 
 const MAGIC = 0x31455350; // 'PSE1' little-endian
@@ -51,7 +51,7 @@ export interface EmbeddingCacheOptions {
   /** Backbone fingerprint (`Backbone.fingerprint`). */
   fingerprint: string;
   dim: number;
-  /** Records buffered before a write; written records survive a crash. Default 64. */
+  /** Records buffered before a write (1 to 4,096); written records survive a crash. Default 64. */
   flushEvery?: number;
   /** Told once per open how many damaged records were skipped. Default: a line on stderr. */
   onWarning?: (message: string) => void;
@@ -82,7 +82,8 @@ export class EmbeddingCache {
   private constructor(options: EmbeddingCacheOptions) {
     this.directory = join(options.dir, 'embeddings', `${options.fingerprint}-p${PREPROCESS_VERSION}`);
     this.dim = options.dim;
-    this.flushEvery = Math.max(1, Math.floor(options.flushEvery ?? 64));
+    // The write buffer holds this many records: bounded, so a typo cannot ask for gigabytes.
+    this.flushEvery = checkInteger('flushEvery', options.flushEvery ?? 64, 1, 4096);
   }
 
   /**

@@ -100,6 +100,17 @@ async function explode(directory: string, records: number, dim: number, ageMs: n
   }
 }
 
+test('BAD CALL - a flushEvery that is not a whole number from 1 to 4,096 -> INVALID_ARGUMENT naming it', async () => {
+  const dir = await freshDir();
+  for (const flushEvery of [0, -1, 2.5, Number.NaN, 1e9]) {
+    await assert.rejects(EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 5, flushEvery }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'INVALID_ARGUMENT');
+      assert.match(error.message, /for flushEvery but received number/);
+      return true;
+    });
+  }
+});
+
 test('a thousand past runs do not exhaust file descriptors: settled segments are merged into one', async () => {
   const dir = await freshDir();
   const cache = await EmbeddingCache.open({ dir, fingerprint: 'tiny-abc', dim: 4 });
