@@ -164,9 +164,9 @@ function batchPool(backbone: Backbone): BatchPool {
 export const DEFAULT_BATCH_SIZE = 8;
 
 /**
- * Adds `sum.length` features from `offset` into `sum`. Apart from the batch
- * callback, which is a new closure per batch: with this loop inside it, V8
- * compiled the callback on stack (OSR) and again whole, in every process.
+ * Adds `sum.length` features from `offset` into `sum`. A function of its own,
+ * not a loop inside the batch callback (a new closure per batch): there V8
+ * compiled the callback on stack (OSR) and then again whole, in every process.
  */
 function addInto(sum: Float32Array, features: Float32Array, offset: number): void {
   for (let d = 0; d < sum.length; d++) sum[d]! += features[offset + d]!;
