@@ -193,14 +193,14 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
   const passesPerPoster = options.views.reduce((sum, view) => sum + Math.max(1, viewPasses(view, backbone.viewInput.width, Math.round(backbone.viewInput.height * 1.5), backbone.viewInput)), 0);
   const maxQueued = batchSize * 4;
   // At most this many batches (cached posters need none).
-  const wantedBatches = Math.ceil((sources.length * passesPerPoster) / batchSize);
+  const wantedBatches = Math.ceil((total * passesPerPoster) / batchSize);
   const prefetch = options.prefetch ?? Math.max(2, Math.min(8, Math.ceil(maxQueued / passesPerPoster)));
   const progress = options.progress ?? silentProgress;
   const names = options.views.map(viewName);
   const cleaner = options.clean;
   const cacheNames = cleaner ? names.map((name) => `${cleaner.id}/${name}`) : names;
   const started = performance.now();
-  const summary: EmbedSummary = { posters: sources.length, embedded: 0, fromCache: 0, failed: 0, passes: 0, seconds: 0 };
+  const summary: EmbedSummary = { posters: total, embedded: 0, fromCache: 0, failed: 0, passes: 0, seconds: 0 };
 
   const queue: QueuedCrop[] = [];
   let next = 0;
@@ -343,7 +343,7 @@ export async function embedPosters(sources: readonly PosterSource[], options: Em
     }
   };
 
-  progress.start('embed', sources.length, 'posters');
+  progress.start('embed', total, 'posters');
   const parallelism = Math.max(1, backbone.parallelism);
   const pool = batchPool(backbone);
   let inFlight = 0;

@@ -190,7 +190,8 @@ const resolvedOptions = new WeakSet<object>();
  *   resolveDecodeOptions({ maxSide: 0 }) // throws PosterscopeError INVALID_ARGUMENT
  */
 export function resolveDecodeOptions(options: DecodeOptions | undefined): Readonly<Required<DecodeOptions>> {
-  if (options !== undefined && options !== null && resolvedOptions.has(options)) return options as Required<DecodeOptions>;
+  // (WeakSet.has is false for anything but an object it holds: undefined, null and numbers included.)
+  if (resolvedOptions.has(options as object)) return options as Required<DecodeOptions>;
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw invalidParameterError('options', 'object', options);
   }
