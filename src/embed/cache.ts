@@ -280,7 +280,7 @@ export class EmbeddingCache {
   get(key: Buffer): Float32Array | undefined {
     const hex = key.toString('hex');
     const pendingAt = this.pendingKeys.lastIndexOf(hex);
-    if (pendingAt >= 0) return decodeVector(this.pending!.subarray(pendingAt * this.recordSize), this.dim);
+    if (pendingAt >= 0) return decodeVector(this.pending!.subarray(pendingAt * this.recordSize, (pendingAt + 1) * this.recordSize), this.dim);
     const location = this.index.get(hex);
     if (!location) return undefined;
     const record = Buffer.allocUnsafe(this.recordSize);
@@ -297,13 +297,14 @@ export class EmbeddingCache {
     }
     const size = this.recordSize;
     this.pending ??= Buffer.alloc(this.flushEvery * size);
+    // This record's place in the write buffer.
     const start = this.pendingKeys.length * size;
-    const record = this.pending;
-    record.writeUInt32LE(MAGIC, start);
-    record.writeUInt32LE(this.dim, start + 4);
-    key.copy(record, start + KEY_OFFSET);
-    record.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), start + HEADER);
-    record.writeUInt32LE(this.checksum(record, start), start + CRC_OFFSET);
+    const buffer = this.pending;
+    buffer.writeUInt32LE(MAGIC, start);
+    buffer.writeUInt32LE(this.dim, start + 4);
+    key.copy(buffer, start + KEY_OFFSET);
+    buffer.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), start + HEADER);
+    buffer.writeUInt32LE(this.checksum(buffer, start), start + CRC_OFFSET);
     this.pendingKeys.push(key.toString('hex'));
     if (this.pendingKeys.length >= this.flushEvery) this.flush();
   }
