@@ -17,9 +17,12 @@ export function loadAddon<T>(name: string): T | undefined {
   }
 }
 
-const memory = loadAddon<{ releaseFreeMemory(): boolean; plainView(shared: Float32Array): ArrayBuffer; prefault(batch: Float32Array): Promise<void> }>(
-  'posterscope_memory',
-);
+const memory = loadAddon<{
+  releaseFreeMemory(): boolean;
+  plainView(shared: Float32Array): ArrayBuffer;
+  prefault(batch: Float32Array): Promise<void>;
+  threadCpuNs(): number;
+}>('posterscope_memory');
 
 /**
  * Hands the C heap's free pages back to the system (glibc's malloc_trim): a
@@ -50,6 +53,17 @@ export function plainView(shared: Float32Array): Float32Array | undefined {
  */
 export function prefault(batch: Float32Array): Promise<void> | undefined {
   return memory?.prefault(batch);
+}
+
+/**
+ * The calling thread's CPU time in ns, up to date to the call (clock_gettime's
+ * thread clock), or undefined without the helper. /proc's schedstat, the
+ * fallback, is brought up to date only at a scheduler tick or a switch: read
+ * by the thread itself at the end of a burst of work, it misses up to a tick
+ * of it (a profile would put that work after the burst instead of in it).
+ */
+export function threadCpuNs(): number | undefined {
+  return memory?.threadCpuNs();
 }
 
 /** What `nativeFile.read` found: see native/file.c. */

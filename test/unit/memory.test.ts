@@ -1,10 +1,10 @@
 /**
- * releaseFreeMemory (native/memory.c): free C-heap pages really go back to
+ * The memory helper (native/memory.c): free C-heap pages really go back to
  * the system, and it says so; built wherever CI runs.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadAddon, plainView, prefault, releaseFreeMemory } from '../../src/native.js';
+import { loadAddon, plainView, prefault, releaseFreeMemory, threadCpuNs } from '../../src/native.js';
 import { collectGarbage } from '../helpers/gc.js';
 
 const built = loadAddon('posterscope_memory') !== undefined;
@@ -69,4 +69,21 @@ test('prefault: a new batch\'s pages become resident on a pool thread, and no by
   for (let i = 1 << 16; i < batch.length - (1 << 16); i += 1024) if (batch[i] !== 0) assert.fail(`value ${i} is ${batch[i]}`);
   assert.throws(() => prefault(new Float32Array(0)), /non-empty Float32Array/);
   assert.throws(() => prefault(new Uint8Array(8) as unknown as Float32Array), /non-empty Float32Array/);
+});
+
+test('threadCpuNs: this thread\'s CPU time, up to date at every call (finer than a scheduler tick)', { skip: built && process.platform === 'linux' ? false : 'needs the helper, on Linux' }, () => {
+  // Twenty bursts of ~0.3 ms of work: the thread clock moves on at each one,
+  // where /proc's schedstat, read by the thread itself, moves only at a tick
+  // (4 ms here) and repeats its value across several bursts.
+  const readings: number[] = [threadCpuNs()!];
+  for (let i = 0; i < 20; i++) {
+    const start = performance.now();
+    while (performance.now() - start < 0.3);
+    readings.push(threadCpuNs()!);
+  }
+  for (let i = 1; i < readings.length; i++) assert.ok(readings[i]! > readings[i - 1]!, `reading ${i} did not move on: ${readings.join(', ')}`);
+  // Sleeping costs no CPU: 50 ms asleep adds far less than 50 ms.
+  const before = threadCpuNs()!;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  assert.ok(threadCpuNs()! - before < 20e6, 'a sleep was counted as CPU');
 });
