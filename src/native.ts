@@ -57,13 +57,15 @@ export function prefault(batch: Float32Array): Promise<void> | undefined {
 
 /**
  * The calling thread's CPU time in ns, up to date to the call (clock_gettime's
- * thread clock), or undefined without the helper. /proc's schedstat, the
- * fallback, is brought up to date only at a scheduler tick or a switch: read
- * by the thread itself at the end of a burst of work, it misses up to a tick
- * of it (a profile would put that work after the burst instead of in it).
+ * thread clock), or undefined without the helper or the clock. /proc's
+ * schedstat, the fallback, is brought up to date only at a scheduler tick or
+ * a switch: read by the thread itself at the end of a burst of work, it
+ * misses up to a tick of it (a profile would put that work after the burst
+ * instead of in it).
  */
 export function threadCpuNs(): number | undefined {
-  return memory?.threadCpuNs();
+  // 0: the system has no thread clock.
+  return memory?.threadCpuNs() || undefined;
 }
 
 /** What `nativeFile.read` found: see native/file.c. */
