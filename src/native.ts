@@ -4,6 +4,7 @@
  * so nothing but CPU and memory depends on them; POSTERSCOPE_NATIVE=0 turns
  * them all off. The image addons are in image/native.ts.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** An addon from build/Release, or undefined when it was not built (or addons are turned off). */
@@ -56,16 +57,22 @@ export function prefault(batch: Float32Array): Promise<void> | undefined {
 }
 
 /**
- * The calling thread's CPU time in ns, up to date to the call (clock_gettime's
- * thread clock), or undefined without the helper or the clock. /proc's
- * schedstat, the fallback, is brought up to date only at a scheduler tick or
- * a switch: read by the thread itself at the end of a burst of work, it
- * misses up to a tick of it (a profile would put that work after the burst
- * instead of in it).
+ * The calling thread's CPU time in ns: exact from the C helper
+ * (clock_gettime's thread clock); without it (or where that clock is
+ * missing) from /proc's schedstat, on Linux; 0 elsewhere. The fallback is
+ * brought up to date only at a scheduler tick or a switch: read by the
+ * thread itself at the end of a burst of work, it misses up to a tick of it
+ * (a profile would put that work after the burst instead of in it).
  */
-export function threadCpuNs(): number | undefined {
-  // 0: the system has no thread clock.
-  return memory?.threadCpuNs() || undefined;
+export function threadCpuNs(): number {
+  // The helper answers 0 when the system has no thread clock.
+  const exact = memory?.threadCpuNs();
+  if (exact) return exact;
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+  } catch {
+    return 0;
+  }
 }
 
 /** What `nativeFile.read` found: see native/file.c. */

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { plainView, threadCpuNs as exactThreadCpuNs } from '../native.js';
+import { plainView, threadCpuNs } from '../native.js';
 
 export type WorkerRequest =
   | { type: 'load'; id: number; model: Uint8Array; inputName: string; outputName: string; threads: number }
@@ -53,20 +53,6 @@ export type WorkerReply =
 const port = parentPort!;
 const sessions = new Map<number, { session: ort.InferenceSession; inputName: string; outputName: string; shared: Map<number, Float32Array> }>();
 
-/**
- * This thread's CPU time in ns, read only while profiling: exact from the C
- * helper; else from /proc (Linux; 0 elsewhere), which can lag up to a
- * scheduler tick behind and so counts part of each run's end after it.
- */
-function threadCpuNs(): number {
-  const exact = exactThreadCpuNs();
-  if (exact !== undefined) return exact;
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
-  } catch {
-    return 0;
-  }
-}
 function threadId(): number {
   try {
     return Number(readFileSync('/proc/thread-self/stat', 'latin1').split(' ')[0]);
